@@ -1,0 +1,5 @@
+import sys
+
+from robot_mirror.cli import main
+
+sys.exit(main())

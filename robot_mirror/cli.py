@@ -1,0 +1,103 @@
+"""``robot-mirror``: the command line.
+
+Every user-caused problem ends in one line on stderr (``robot-mirror: error:
+...``) and exit status 2; tracebacks are kept for real bugs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+from robot_mirror.errors import RobotMirrorError
+
+
+def _add_launch(sub) -> None:
+    p = sub.add_parser("launch", help="run a scenario (headless by default) and write summary.json")
+    p.add_argument("scenario", help="scenario YAML, e.g. launch/tower.yaml")
+    p.add_argument("--episodes", type=int, help="number of episodes (default: the scenario's)")
+    p.add_argument("--seed", type=int, help="seed of the first episode (default: the scenario's)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a scenario value, e.g. task.blocks=8 or robots.left.urdf=my.urdf")
+    p.add_argument("--record", action="store_true", help="write a video of each episode")
+    p.add_argument("--gui", action="store_true", help="show the PyBullet window (needs a display)")
+    p.add_argument("--out", help="run folder (default runs/<time>-<scenario>)")
+    p.add_argument("--inprocess", action="store_true", help="run everything in this process")
+    p.add_argument("--quiet", action="store_true", help="no per-episode lines")
+    p.set_defaults(func=cmd_launch)
+
+
+def cmd_launch(args) -> int:
+    import os
+
+    from robot_mirror.launch.scenario import load_scenario
+    from robot_mirror.runner import format_summary, make_run_dir, run_inprocess
+
+    overrides = list(args.overrides)
+    if args.seed is not None:
+        overrides.append(f"seed={args.seed}")
+    if args.episodes is not None:
+        if args.episodes < 1:
+            raise RobotMirrorError(f"--episodes {args.episodes}: must be at least 1")
+        overrides.append(f"episodes={args.episodes}")
+    if args.gui and not os.environ.get("DISPLAY"):
+        raise RobotMirrorError("--gui needs a display (DISPLAY is not set); run headless without --gui")
+    scenario = load_scenario(args.scenario, overrides)
+    run_dir = make_run_dir(scenario, args.out)
+    data = run_inprocess(scenario, episodes=scenario.episodes, run_dir=run_dir, overrides=overrides,
+                         record=args.record, gui=args.gui, quiet=args.quiet)
+    print(format_summary(data, run_dir))
+    return 0
+
+
+def _add_check_urdf(sub) -> None:
+    p = sub.add_parser("check-urdf", help="inspect a URDF: joints, limits, end effector, gripper, reach")
+    p.add_argument("urdf", help="URDF path or pybullet_data name")
+    p.add_argument("--base", type=float, nargs=3, default=[-0.6, 0.0, 0.0], metavar=("X", "Y", "Z"))
+    p.add_argument("--yaw", type=float, default=0.0, help="base heading, degrees")
+    p.add_argument("--gripper", default="auto", choices=("auto", "fingers", "suction"))
+    p.add_argument("--ee-link", help="end-effector link (default: detected)")
+    p.add_argument("--scenario", default=None,
+                   help="take task geometry from this scenario (default launch/tower.yaml settings)")
+    p.set_defaults(func=cmd_check_urdf)
+
+
+def cmd_check_urdf(args) -> int:
+    from robot_mirror.sim.reach import check_urdf_report
+
+    report = check_urdf_report(args.urdf, base=tuple(args.base), yaw_deg=args.yaw,
+                               gripper=args.gripper, ee_link=args.ee_link, scenario=args.scenario)
+    print(report.text)
+    if not report.reachable:
+        raise RobotMirrorError(report.error)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="robot-mirror",
+        description="Two simulated arms taking turns on a shared task.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_launch(sub)
+    _add_check_urdf(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except RobotMirrorError as exc:
+        print(f"robot-mirror: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("robot-mirror: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,268 @@
+"""``TurnTakingEnv``: the whole shared task in one process.
+
+Gymnasium conventions for two agents: ``reset(seed=...)`` returns
+``(obs, info)``; ``step(actions)`` takes a mapping robot name -> command and
+returns ``(obs, reward, terminated, truncated, info)``, where ``obs`` maps
+each robot name to its own observation (plain numpy data) and ``reward`` is
+the shared team reward (blocks newly stacked). It is the in-process baseline
+that the multi-process system is compared against.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Mapping
+
+import numpy as np
+
+from robot_mirror.commands import ArmCommand
+from robot_mirror.launch.scenario import Scenario
+from robot_mirror.sim.kinematics import Kinematics
+from robot_mirror.sim.reach import require_reachable
+from robot_mirror.sim.spec import RobotSpec
+from robot_mirror.sim.tasks import make_task
+from robot_mirror.sim.world import World
+from robot_mirror.sim.zone_probe import ZoneProbe
+from robot_mirror.turns import TurnArbiter
+
+MIN_DISTANCE_HZ = 10  # how often the arm-to-arm distance is sampled
+
+
+class TurnTakingEnv:
+    """Two arms, one table, one task, turn taking enforced and measured."""
+
+    metadata = {"render_modes": ["rgb_array"]}
+
+    def __init__(self, scenario: Scenario, *, gui: bool = False, check_reach: bool = True) -> None:
+        self.scenario = scenario
+        self.specs = [RobotSpec.from_config(r, scenario.base_dir) for r in scenario.robots]
+        self.robot_names = [s.name for s in self.specs]
+        self.world = World(scenario.physics_hz, gui=gui)
+        self.substeps = scenario.substeps
+        self.control_dt = 1.0 / scenario.control_hz
+        self.task = make_task(scenario.task, self.specs)
+        self._twins: dict[str, Kinematics] = {}
+        self._np_random: np.random.Generator | None = None
+        self._needs_reset = True
+        self.world.reset()
+        for spec in self.specs:  # load once to fail early on a bad URDF
+            self.world.add_arm(spec)
+        if check_reach:
+            self.check_reachability()
+
+    # ------------------------------------------------------------ helpers
+    def twin(self, name: str) -> Kinematics:
+        """Kinematic twin of an arm (for ee-pose commands and reach checks)."""
+        if name not in self._twins:
+            spec = self.specs[self.robot_names.index(name)]
+            self._twins[name] = Kinematics(spec, home_reach=self.task.home_reach(spec))
+        return self._twins[name]
+
+    def check_reachability(self) -> None:
+        """Every pose the task needs must be reachable from each arm's base."""
+        for name, poses in self.task.reach_poses().items():
+            require_reachable(self.twin(name), poses)
+
+    @property
+    def np_random(self) -> np.random.Generator:
+        if self._np_random is None:
+            self._np_random = np.random.default_rng(self.scenario.seed)
+        return self._np_random
+
+    # ---------------------------------------------------------------- API
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        if seed is not None:
+            self._np_random = np.random.default_rng(seed)
+        rng = self.np_random
+        w = self.world
+        w.reset()
+        self.arms = {s.name: w.add_arm(s) for s in self.specs}
+        self.task.build(w, rng)
+        self.zone_probe = ZoneProbe(w.client, self.task.zone)
+        for name, arm in self.arms.items():
+            home = self.twin(name).home_q
+            arm.reset_joints(home)
+            arm.command_joints(home)
+            arm.command_gripper(0.0, w.blocks)
+        first = self.task.first
+        self.arbiter = TurnArbiter(self.robot_names, first=first)
+        self.t = 0.0
+        self.tick = 0
+        self._wall_start = time.perf_counter()
+        self._events: list[dict] = []
+        self._stats = _EpisodeStats(self.robot_names)
+        self._in_zone = {n: False for n in self.robot_names}
+        self._held: dict[str, int | None] = {n: None for n in self.robot_names}
+        self._observe_world()
+        events: list[dict] = []
+        self.task.update(self.t, self._blocks, self._held, events)
+        self._turn_update(set(), events)
+        self._needs_reset = False
+        obs = self._observations()
+        return obs, {"events": events, "holder": self.arbiter.holder}
+
+    def step(self, actions: Mapping[str, Any]):
+        if self._needs_reset:
+            raise RuntimeError("call reset() before step(), and again after an episode ends")
+        unknown = set(actions) - set(self.robot_names)
+        if unknown:
+            raise KeyError(f"unknown robots in actions: {sorted(unknown)}; robots: {self.robot_names}")
+        releases: set[str] = set()
+        for name, raw in actions.items():
+            cmd = ArmCommand.coerce(raw)
+            if cmd is None:
+                continue
+            self._apply(name, cmd)
+            if cmd.turn == "release":
+                releases.add(name)
+        self.world.step(self.substeps)
+        self.tick += 1
+        self.t = self.tick * self.control_dt
+        events: list[dict] = []
+        self._observe_world()
+        self._zone_update(events)
+        prev_held = dict(self._held)
+        self._track_grasps(prev_held, events)
+        reward = self.task.update(self.t, self._blocks, self._held, events)
+        self._turn_update(releases, events)
+        if self.tick % max(1, self.scenario.control_hz // MIN_DISTANCE_HZ) == 0:
+            a, b = self.robot_names
+            self._stats.min_distance = min(self._stats.min_distance, self.world.min_distance(a, b))
+        terminated = self.task.success or self.task.failed
+        truncated = not terminated and self.t >= self.scenario.task.time_limit - 1e-9
+        if terminated or truncated:
+            self._needs_reset = True
+        self._events.extend(events)
+        info = {"events": events, "holder": self.arbiter.holder, "t": self.t}
+        return self._observations(), reward, terminated, truncated, info
+
+    def close(self) -> None:
+        for twin in self._twins.values():
+            twin.close()
+        self._twins.clear()
+        self.world.close()
+
+    def render(self) -> np.ndarray:
+        return self.world.render()
+
+    # ----------------------------------------------------------- internals
+    def _apply(self, name: str, cmd: ArmCommand) -> None:
+        arm = self.arms[name]
+        if cmd.q_target is not None:
+            arm.command_joints(cmd.q_target)
+        elif cmd.ee_pose is not None:
+            q, _ = arm.joint_state()
+            solution, _, _ = self.twin(name).ik(np.asarray(cmd.ee_pose, float), q, iterations=2)
+            arm.command_joints(solution)
+        arm.command_gripper(cmd.gripper, self.world.blocks)
+
+    def _observe_world(self) -> None:
+        self._blocks = self.world.block_poses()
+        self._arm_state = {}
+        for name, arm in self.arms.items():
+            q, dq = arm.joint_state()
+            self._arm_state[name] = (q, dq, arm.tool_pose(), arm.gripper_opening())
+
+    def _zone_update(self, events: list[dict]) -> None:
+        holder = self.arbiter.holder
+        for name, arm in self.arms.items():
+            inside = self.zone_probe.arm_inside(arm)
+            was = self._in_zone[name]
+            if inside and not was:
+                events.append({"t": self.t, "type": "zone_enter", "robot": name})
+                self._stats.zone_enter(name, self.t)
+                if holder != name:
+                    events.append({"t": self.t, "type": "violation", "robot": name})
+                    self._stats.violations += 1
+            elif was and not inside:
+                events.append({"t": self.t, "type": "zone_exit", "robot": name})
+                self._stats.zone_exit(name, self.t)
+            self._in_zone[name] = inside
+
+    def _track_grasps(self, prev: dict[str, int | None], events: list[dict]) -> None:
+        blocks = self.world.blocks
+        for name, arm in self.arms.items():
+            body = arm.grasped_block(blocks)
+            index = blocks.index(body) if body is not None else None
+            if index != prev[name]:
+                if prev[name] is not None:
+                    events.append({"t": self.t, "type": "release", "robot": name, "block": prev[name]})
+                if index is not None:
+                    events.append({"t": self.t, "type": "grasp", "robot": name, "block": index})
+            self._held[name] = index
+
+    def _turn_update(self, releases: set[str], events: list[dict]) -> None:
+        has_work = {n: self.task.has_work(n) for n in self.robot_names}
+        for ev in self.arbiter.update(self.t, has_work, release_requests=releases):
+            kind = {"grant": "turn_start", "release": "turn_end", "reclaim": "turn_end"}[ev.kind]
+            events.append({"t": ev.t, "type": kind, "robot": ev.robot, "reason": ev.reason or ev.kind})
+            self._stats.turn_event(kind, ev.robot, ev.t)
+
+    def _observations(self) -> dict[str, dict[str, Any]]:
+        holder = self.arbiter.holder or ""
+        out = {}
+        for name in self.robot_names:
+            partner = next(n for n in self.robot_names if n != name)
+            q, dq, tool, grip = self._arm_state[name]
+            pq, _, ptool, pgrip = self._arm_state[partner]
+            held = self._held[name]
+            out[name] = {
+                "t": self.t,
+                "q": q, "dq": dq, "ee_pose": tool, "gripper": grip,
+                "holding": -1 if held is None else held,
+                "in_zone": self._in_zone[name],
+                "partner_q": pq, "partner_ee_pose": ptool, "partner_gripper": pgrip,
+                "partner_in_zone": self._in_zone[partner],
+                "blocks": self._blocks.copy(),
+                "holder": holder,
+                "my_turn": holder == name,
+                **self.task.observation(name),
+            }
+        return out
+
+    # ------------------------------------------------------------ summary
+    def episode_summary(self) -> dict[str, Any]:
+        """Figures of the episode so far (see docs/summary.md for the schema)."""
+        wall = time.perf_counter() - self._wall_start
+        s = self._stats
+        return {
+            "success": bool(self.task.success),
+            "turns": s.turns,
+            "turn_durations": [round(d, 4) for d in s.turn_durations],
+            "handoff_gaps": [round(g, 4) for g in s.handoff_gaps],
+            "zone_violations": s.violations,
+            "min_arm_distance": round(s.min_distance, 4),
+            "sim_seconds": round(self.t, 4),
+            "wall_seconds": round(wall, 4),
+            "real_time_factor": round(self.t / wall, 3) if wall > 0 else None,
+            "clamped_commands": sum(a.clamped_commands for a in self.arms.values()),
+            **self.task.summary(),
+        }
+
+
+class _EpisodeStats:
+    """Turn, zone and hand-off bookkeeping for one episode."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.turns = 0
+        self.turn_durations: list[float] = []
+        self.handoff_gaps: list[float] = []
+        self.violations = 0
+        self.min_distance = 1.0  # m; sampled distances are capped there
+        self._turn_start: dict[str, float] = {}
+        self._last_exit: tuple[str, float] | None = None
+
+    def turn_event(self, kind: str, robot: str, t: float) -> None:
+        if kind == "turn_start":
+            self.turns += 1
+            self._turn_start[robot] = t
+        elif robot in self._turn_start:
+            self.turn_durations.append(t - self._turn_start.pop(robot))
+
+    def zone_exit(self, robot: str, t: float) -> None:
+        self._last_exit = (robot, t)
+
+    def zone_enter(self, robot: str, t: float) -> None:
+        if self._last_exit is not None and self._last_exit[0] != robot:
+            self.handoff_gaps.append(t - self._last_exit[1])
+        self._last_exit = None

@@ -1,0 +1,183 @@
+"""Scenario files: two robots, one task, the policies and the rates.
+
+A scenario is YAML loaded into the dataclasses below. Values can be
+overridden from the command line with dotted paths (``--set task.blocks=8``,
+``--set robots.left.urdf=my.urdf``; robots are addressed by name).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from robot_mirror.errors import ConfigError
+from robot_mirror.launch.schema import _fail, describe_path, field, from_dict
+
+POLICIES = ("expert", "mirror", "external", "random", "hold")
+TASK_KINDS = ("tower", "imitation")
+
+
+@dataclass
+class RobotConfig:
+    name: str = field(doc="unique name, used in overrides and on the bus")
+    urdf: str = field(doc="path (relative to the scenario file, the project, or the working dir) or pybullet_data name")
+    base: list[float] = field([0.0, 0.0, 0.0], length=3, range=(-5.0, 5.0), doc="base position, m")
+    yaw_deg: float = field(0.0, range=(-360.0, 360.0), doc="base heading about z, degrees")
+    gripper: str = field("auto", choices=("auto", "fingers", "suction"))
+    ee_link: str | None = field(None, doc="end-effector link; auto-detected when absent")
+    home_q: list[float] | None = field(None, doc="joint angles of the rest pose, rad")
+    policy: str = field("expert", choices=POLICIES)
+
+
+@dataclass
+class TowerConfig:
+    kind: str = field("tower", choices=TASK_KINDS)
+    blocks: int = field(6, range=(1, 10), doc="number of blocks, split between the arms")
+    block_size: float = field(0.05, range=(0.03, 0.08), doc="cube edge, m")
+    tower_xy: list[float] = field([0.0, 0.0], length=2, range=(-1.0, 1.0))
+    zone_radius: float = field(0.2, range=(0.05, 0.5), doc="shared-zone cylinder radius, m")
+    place_tolerance: float = field(0.015, range=(0.002, 0.05), doc="allowed xy offset of a stacked block, m")
+    settle_time: float = field(1.0, range=(0.0, 10.0), doc="s the finished tower must stand")
+    time_limit: float = field(150.0, range=(5.0, 3600.0), doc="episode limit, simulated s")
+    first: str | None = field(None, doc="robot that starts; default the first listed")
+    spot_jitter: float = field(0.01, range=(0.0, 0.03), doc="random offset of block start positions, m")
+    spot_yaw_jitter_deg: float = field(15.0, range=(0.0, 45.0))
+
+
+@dataclass
+class ImitationConfig:
+    kind: str = field("imitation", choices=TASK_KINDS)
+    slots: int = field(4, range=(2, 8), doc="target slots per side")
+    rounds: int = field(4, range=(1, 20), doc="rounds per episode; roles alternate")
+    block_size: float = field(0.05, range=(0.03, 0.08))
+    zone_radius: float = field(0.2, range=(0.05, 0.5))
+    slot_tolerance: float = field(0.03, range=(0.005, 0.1), doc="m from the slot centre that counts")
+    time_limit: float = field(150.0, range=(5.0, 3600.0))
+    first: str | None = field(None, doc="first leader; default the first listed")
+
+
+TASK_CONFIGS: dict[str, type] = {"tower": TowerConfig, "imitation": ImitationConfig}
+
+
+@dataclass
+class Scenario:
+    name: str = field(doc="short name, used in run folder names")
+    robots: list[RobotConfig] = field(doc="exactly two arms")
+    task: Any = field(doc="task kind and parameters")
+    seed: int = field(0, range=(0, 2**31 - 1))
+    episodes: int = field(1, range=(1, 100000))
+    physics_hz: int = field(240, range=(60, 2000))
+    control_hz: int = field(60, range=(5, 500))
+    description: str = field("", doc="free text")
+    source: str = field("<memory>", doc="file it came from (set by the loader)")
+
+    def robot(self, name: str) -> RobotConfig:
+        for r in self.robots:
+            if r.name == name:
+                return r
+        raise KeyError(name)
+
+    @property
+    def robot_names(self) -> list[str]:
+        return [r.name for r in self.robots]
+
+    @property
+    def substeps(self) -> int:
+        return self.physics_hz // self.control_hz
+
+    @property
+    def base_dir(self) -> Path:
+        return Path(self.source).resolve().parent if self.source != "<memory>" else Path.cwd()
+
+
+def _validate(raw: dict, source: str) -> Scenario:
+    if not isinstance(raw, dict):
+        raise _fail(source, "(top level)", raw, "must be a mapping with name, robots, task")
+    task_raw = raw.get("task")
+    if task_raw is None:
+        raise ConfigError(f"{source}: task is missing (required)")
+    if not isinstance(task_raw, dict):
+        raise _fail(source, "task", task_raw, "must be a mapping with a kind")
+    kind = task_raw.get("kind", "tower")
+    if kind not in TASK_CONFIGS:
+        raise _fail(source, "task.kind", kind, "unknown task; allowed: " + ", ".join(TASK_KINDS))
+    raw = dict(raw)
+    robots_raw = raw.get("robots")
+    scenario = from_dict(Scenario, {**raw, "task": {}, "source": source}, source)
+    scenario.task = from_dict(TASK_CONFIGS[kind], task_raw, source, "task")
+    if robots_raw is not None and len(scenario.robots) != 2:
+        raise _fail(source, "robots", [r.name for r in scenario.robots], "must list exactly two robots")
+    names = scenario.robot_names
+    if len(set(names)) != len(names):
+        raise _fail(source, "robots", names, "robot names must be unique")
+    if scenario.physics_hz % scenario.control_hz:
+        raise _fail(source, "control_hz", scenario.control_hz,
+                    f"must divide physics_hz ({scenario.physics_hz})")
+    first = scenario.task.first
+    if first is not None and first not in names:
+        raise _fail(source, "task.first", first, "must be one of the robots: " + ", ".join(names))
+    for i, r in enumerate(scenario.robots):
+        if r.home_q is not None and not all(math.isfinite(v) for v in r.home_q):
+            raise _fail(source, f"robots.{r.name}.home_q", r.home_q, "must be finite numbers")
+    return scenario
+
+
+def apply_overrides(raw: dict, overrides: list[str], source: str) -> dict:
+    """Apply ``key.path=value`` overrides (values parsed as YAML) to raw data."""
+    data = copy.deepcopy(raw)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. task.blocks=8")
+        key, _, text = item.partition("=")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            value = text
+        parts = key.strip().split(".")
+        node: Any = data
+        for depth, part in enumerate(parts):
+            last = depth == len(parts) - 1
+            where = ".".join(parts[: depth + 1])
+            if isinstance(node, list):  # robots addressed by name
+                match = [r for r in node if isinstance(r, dict) and r.get("name") == part]
+                if not match:
+                    names = [r.get("name") for r in node if isinstance(r, dict)]
+                    raise ConfigError(f"--set {key}: no robot named '{part}' in {source}; robots: {names}")
+                if last:
+                    raise ConfigError(f"--set {key}: name a field of robot '{part}', e.g. {where}.urdf")
+                node = match[0]
+                continue
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {key}: '{parts[depth - 1]}' is not a section")
+            if last:
+                node[part] = value
+            else:
+                if part not in node or node[part] is None:
+                    node[part] = {}
+                node = node[part]
+    return data
+
+
+def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scenario:
+    """Read, override and validate a scenario file; errors name file, field and value."""
+    path = Path(path)
+    source = describe_path(path)
+    if not path.is_file():
+        raise ConfigError(f"{source}: scenario file not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{source}: invalid YAML{where}: {problem}") from None
+    if raw is None:
+        raise ConfigError(f"{source}: the file is empty")
+    if overrides:
+        raw = apply_overrides(raw, overrides, source)
+    return _validate(raw, source)

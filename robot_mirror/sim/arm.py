@@ -1,0 +1,323 @@
+"""A robot arm built from any URDF.
+
+The arm discovers its own structure: which joints move, their limits, which
+link is the end effector and what kind of gripper it has. Nothing here is
+specific to one robot, so a user's URDF works the same as the shipped ones.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pybullet as p
+
+from robot_mirror.errors import URDFError
+from robot_mirror.sim.assets import prepare_urdf, resolve_urdf
+from robot_mirror.sim.spec import RobotSpec
+
+GRIPPER_KINDS = ("auto", "fingers", "suction")
+
+# Links whose names say "this is where the tool is", most specific first.
+_EE_NAME_PATTERNS = [
+    r"grasp_?target", r"tcp", r"tool0?$", r"tool", r"eef", r"end_?effector", r"ee_?link", r"^ee$", r"hand$",
+]
+_FINGER_PATTERN = re.compile(r"finger|gripper|knuckle", re.IGNORECASE)
+
+# Null-space rest postures for well-known arms: elbow up, wrist down. IK is
+# attracted to these, which keeps the solutions far from joint limits and
+# consistent from one call to the next. Unknown arms use mid-range.
+KNOWN_REST_POSES = {
+    "panda.urdf": [0.0, -0.3, 0.0, -2.2, 0.0, 2.0, 0.785],
+    "model.urdf": [0.0, 0.5, 0.0, -1.6, 0.0, 1.0, 0.0],  # kuka_iiwa
+    "xarm6_robot.urdf": [0.0, -0.3, -0.9, 0.0, 1.2, 0.0],
+    "xarm6_robot_white.urdf": [0.0, -0.3, -0.9, 0.0, 1.2, 0.0],
+}
+
+
+@dataclass(frozen=True)
+class JointInfo:
+    index: int
+    name: str
+    child_link: str
+    lower: float
+    upper: float
+    max_force: float
+    max_velocity: float
+
+
+class Arm:
+    """One arm's body in one PyBullet client (a world or a kinematic twin)."""
+
+    def __init__(self, client, spec: RobotSpec) -> None:
+        self.client = client
+        self.spec = spec
+        self.name = spec.name
+        path = resolve_urdf(spec.urdf, spec.urdf_base_dir)
+        self.urdf_path = path
+        loadable = prepare_urdf(path)
+        try:
+            self.body = client.loadURDF(
+                str(loadable),
+                basePosition=spec.base_position,
+                baseOrientation=spec.base_orientation(),
+                useFixedBase=True,
+                flags=p.URDF_USE_INERTIA_FROM_FILE,
+            )
+        except p.error as exc:
+            raise URDFError(f"{path}: PyBullet could not load it ({exc})") from None
+        self._discover_joints(path)
+        self.ee_index = self._find_ee_link(spec.ee_link, path)
+        self.ee_link_name = self.link_names[self.ee_index]
+        self.gripper_kind = self._choose_gripper(spec.gripper, path)
+        self.rest_q = self._rest_pose(path)
+        self.tool_offset = self._measure_tool_offset()
+        self._suction_constraint: int | None = None
+        self._couple_fingers()
+        self.gripper_command = 0.0
+        self.clamped_commands = 0
+
+    # ----------------------------------------------------------- discovery
+    def _discover_joints(self, path: Path) -> None:
+        c = self.client
+        self.link_names: dict[int, str] = {-1: c.getBodyInfo(self.body)[0].decode()}
+        self.arm_joints: list[JointInfo] = []
+        self.finger_joints: list[JointInfo] = []
+        self._movable_order: list[int] = []  # every non-fixed joint, as IK reports them
+        self._parent: dict[int, int] = {}
+        for j in range(c.getNumJoints(self.body)):
+            info = c.getJointInfo(self.body, j)
+            jname, jtype, link = info[1].decode(), info[2], info[12].decode()
+            self.link_names[j] = link
+            self._parent[j] = info[16]
+            if jtype not in (p.JOINT_REVOLUTE, p.JOINT_PRISMATIC):
+                continue
+            lower, upper = float(info[8]), float(info[9])
+            if lower >= upper:  # continuous joint or no limit given
+                lower, upper = (-2 * math.pi, 2 * math.pi) if jtype == p.JOINT_REVOLUTE else (-1.0, 1.0)
+            joint = JointInfo(
+                index=j, name=jname, child_link=link, lower=lower, upper=upper,
+                max_force=float(info[10]) if info[10] > 0 else 100.0,
+                max_velocity=float(info[11]) if info[11] > 0 else 2.0,
+            )
+            self._movable_order.append(j)
+            if _FINGER_PATTERN.search(jname) or _FINGER_PATTERN.search(link):
+                self.finger_joints.append(joint)
+            else:
+                self.arm_joints.append(joint)
+        if not self.arm_joints:
+            raise URDFError(f"{path}: no movable joints (revolute or prismatic) outside the gripper")
+        self.joint_indices = [j.index for j in self.arm_joints]
+        self.lower = np.array([j.lower for j in self.arm_joints])
+        self.upper = np.array([j.upper for j in self.arm_joints])
+        self.max_force = np.array([j.max_force for j in self.arm_joints])
+        self.dof = len(self.arm_joints)
+        self._arm_slots = [self._movable_order.index(j) for j in self.joint_indices]
+
+    def _find_ee_link(self, requested: str | None, path: Path) -> int:
+        by_name = {v: k for k, v in self.link_names.items()}
+        if requested:
+            if requested not in by_name:
+                raise URDFError(
+                    f"{path}: ee_link '{requested}' is not a link; links are: "
+                    + ", ".join(self.link_names[i] for i in sorted(self.link_names))
+                )
+            return by_name[requested]
+        # Links descended from the last arm joint, fingers excluded.
+        last = self.joint_indices[-1]
+        chain = [last]
+        children = [j for j, parent in self._parent.items() if parent in chain]
+        while children:
+            chain += children
+            children = [j for j, parent in self._parent.items() if parent in children]
+        candidates = [j for j in chain if not _FINGER_PATTERN.search(self.link_names[j])]
+        for pattern in _EE_NAME_PATTERNS:
+            for j in candidates:
+                if re.search(pattern, self.link_names[j], re.IGNORECASE):
+                    return j
+        return last
+
+    def _choose_gripper(self, requested: str, path: Path) -> str:
+        if requested not in GRIPPER_KINDS:
+            raise URDFError(f"gripper '{requested}' is not one of {', '.join(GRIPPER_KINDS)}")
+        if requested == "fingers" and not self.finger_joints:
+            raise URDFError(f"{path}: gripper 'fingers' requested but the URDF has no finger joints")
+        if requested == "auto":
+            return "fingers" if self.finger_joints else "suction"
+        return requested
+
+    def _rest_pose(self, path: Path) -> np.ndarray:
+        known = KNOWN_REST_POSES.get(path.name)
+        if known is not None and len(known) == self.dof:
+            return np.array(known, dtype=float)
+        return np.clip(np.zeros(self.dof), self.lower, self.upper)
+
+    def _couple_fingers(self) -> None:
+        """Tie a two-finger gripper's fingers together (a gear constraint, as in
+        PyBullet's own Panda demo). Without it one finger yields while the other
+        pushes, and the block creeps sideways in the grasp."""
+        if self.gripper_kind != "fingers" or len(self.finger_joints) != 2:
+            return
+        a, b = self.finger_joints
+        cid = self.client.createConstraint(
+            self.body, a.index, self.body, b.index, jointType=p.JOINT_GEAR, jointAxis=[1, 0, 0],
+            parentFramePosition=[0, 0, 0], childFramePosition=[0, 0, 0],
+        )
+        self.client.changeConstraint(cid, gearRatio=-1, erp=0.1, maxForce=50)
+
+    def _measure_tool_offset(self) -> float:
+        """Distance along the end-effector's +z from its frame to the tool's
+        surface, found by casting a ray back at it. Suction contact happens
+        there; for finger grippers the frame itself is the grasp point."""
+        if self.gripper_kind != "suction":
+            return 0.0
+        pos, orn = self.ee_frame()
+        axis = np.array(self.client.getMatrixFromQuaternion(orn)).reshape(3, 3)[:, 2]
+        start = np.asarray(pos) + 0.3 * axis
+        hit = self.client.rayTest(start.tolist(), list(pos))[0]
+        if hit[0] == self.body and hit[1] in (self.ee_index, self._parent.get(self.ee_index, -2)):
+            return float(0.3 * (1.0 - hit[2]))
+        return 0.0
+
+    # --------------------------------------------------------------- state
+    def joint_state(self) -> tuple[np.ndarray, np.ndarray]:
+        states = self.client.getJointStates(self.body, self.joint_indices)
+        q = np.fromiter((s[0] for s in states), float, self.dof)
+        dq = np.fromiter((s[1] for s in states), float, self.dof)
+        return q, dq
+
+    def ee_frame(self) -> tuple[tuple, tuple]:
+        state = self.client.getLinkState(self.body, self.ee_index, computeForwardKinematics=True)
+        return state[4], state[5]
+
+    def tool_pose(self) -> np.ndarray:
+        """Pose (7,) of the tool point: the end-effector frame moved out by the tool offset."""
+        pos, orn = self.ee_frame()
+        pose = np.array([*pos, *orn], dtype=float)
+        if self.tool_offset:
+            axis = np.array(self.client.getMatrixFromQuaternion(orn)).reshape(3, 3)[:, 2]
+            pose[:3] += self.tool_offset * axis
+        return pose
+
+    def gripper_opening(self) -> float:
+        """0 = fully open, 1 = fully closed (fingers); suction reports its command."""
+        if self.gripper_kind != "fingers":
+            return float(self.gripper_command)
+        states = self.client.getJointStates(self.body, [j.index for j in self.finger_joints])
+        closures = [
+            (j.upper - s[0]) / (j.upper - j.lower) for j, s in zip(self.finger_joints, states)
+        ]
+        return float(np.clip(np.mean(closures), 0.0, 1.0))
+
+    def link_aabbs(self) -> list[tuple[tuple, tuple]]:
+        c = self.client
+        return [c.getAABB(self.body, j) for j in self.link_names]
+
+    def reset_joints(self, q: np.ndarray, gripper_open: bool = True) -> None:
+        """Teleport the joints (used at episode start and by kinematic twins)."""
+        for j, value in zip(self.joint_indices, q):
+            self.client.resetJointState(self.body, j, float(value), 0.0)
+        if gripper_open:
+            for j in self.finger_joints:
+                self.client.resetJointState(self.body, j.index, j.upper, 0.0)
+
+    # ------------------------------------------------------------ commands
+    def clamp(self, q: np.ndarray) -> tuple[np.ndarray, bool]:
+        clamped = np.clip(q, self.lower, self.upper)
+        return clamped, bool(np.any(clamped != q))
+
+    def command_joints(self, q_target: np.ndarray) -> None:
+        """Position-control the arm joints toward ``q_target`` (clamped to limits)."""
+        q, was_clamped = self.clamp(np.asarray(q_target, dtype=float))
+        self.clamped_commands += int(was_clamped)
+        self.client.setJointMotorControlArray(
+            self.body, self.joint_indices, p.POSITION_CONTROL,
+            targetPositions=q.tolist(), forces=self.max_force.tolist(),
+        )
+
+    def command_gripper(self, closure: float, blocks: list[int]) -> None:
+        """0 = open, 1 = close. Fingers are position-controlled; suction makes a
+        fixed constraint to a block touching the tool when closed."""
+        self.gripper_command = float(np.clip(closure, 0.0, 1.0))
+        if self.gripper_kind == "fingers":
+            for j in self.finger_joints:
+                target = j.upper - self.gripper_command * (j.upper - j.lower)
+                self.client.setJointMotorControl2(
+                    self.body, j.index, p.POSITION_CONTROL, targetPosition=target,
+                    force=max(j.max_force, 40.0),
+                )
+            return
+        if self.gripper_command >= 0.5 and self._suction_constraint is None:
+            block = self._block_at_tool(blocks)
+            if block is not None:
+                self._attach(block)
+        elif self.gripper_command < 0.5 and self._suction_constraint is not None:
+            self.client.removeConstraint(self._suction_constraint)
+            self._suction_constraint = None
+
+    def _block_at_tool(self, blocks: list[int]) -> int | None:
+        tool = self.tool_pose()
+        for block in blocks:
+            points = self.client.getClosestPoints(self.body, block, 0.01, self.ee_index)
+            if not points and self._parent.get(self.ee_index, -1) >= -1:
+                points = self.client.getClosestPoints(
+                    self.body, block, 0.01, self._parent.get(self.ee_index, -1)
+                )
+            if points:
+                return block
+            pos, _ = self.client.getBasePositionAndOrientation(block)
+            if np.linalg.norm(np.asarray(pos) - tool[:3]) < 0.04:
+                return block
+        return None
+
+    def _attach(self, block: int) -> None:
+        c = self.client
+        ee_pos, ee_orn = self.ee_frame()
+        b_pos, b_orn = c.getBasePositionAndOrientation(block)
+        inv_pos, inv_orn = c.invertTransform(ee_pos, ee_orn)
+        rel_pos, rel_orn = c.multiplyTransforms(inv_pos, inv_orn, b_pos, b_orn)
+        cid = c.createConstraint(
+            self.body, self.ee_index, block, -1, p.JOINT_FIXED, [0, 0, 0],
+            parentFramePosition=rel_pos, childFramePosition=[0, 0, 0],
+            parentFrameOrientation=rel_orn,
+        )
+        c.changeConstraint(cid, maxForce=200.0)
+        self._suction_constraint = cid
+
+    def grasped_block(self, blocks: list[int]) -> int | None:
+        """The block the gripper holds now, or None."""
+        if self.gripper_kind == "suction":
+            if self._suction_constraint is None:
+                return None
+            return self.client.getConstraintInfo(self._suction_constraint)[2]
+        if self.gripper_command < 0.5:
+            return None
+        touching: dict[int, int] = {}
+        for j in self.finger_joints:
+            for block in blocks:
+                if self.client.getContactPoints(self.body, block, j.index):
+                    touching[block] = touching.get(block, 0) + 1
+        for block, count in touching.items():
+            if count >= min(2, len(self.finger_joints)):
+                return block
+        return None
+
+    def describe(self) -> dict:
+        """Plain-data summary: joints, limits, end effector, gripper."""
+        return {
+            "name": self.name,
+            "urdf": str(self.urdf_path),
+            "dof": self.dof,
+            "joints": [
+                {"name": j.name, "lower": j.lower, "upper": j.upper,
+                 "max_force": j.max_force, "max_velocity": j.max_velocity}
+                for j in self.arm_joints
+            ],
+            "finger_joints": [j.name for j in self.finger_joints],
+            "ee_link": self.ee_link_name,
+            "gripper": self.gripper_kind,
+            "tool_offset": self.tool_offset,
+        }

@@ -1,0 +1,197 @@
+"""The scripted expert: IK waypoints that wait for the turn.
+
+On its turn the expert plans approach, grasp, lift, carry, place, release and
+retreat for its next block, follows them with straight-line tool motions
+(IK on its private kinematic twin, seeded from its previous command so the
+joint targets are smooth and repeatable), gives the turn back as soon as its
+arm has left the shared zone, and returns home. Off turn it holds its home
+pose. It reads only its own observation, so the same code runs in process and
+in a policy process.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from robot_mirror.commands import ArmCommand
+from robot_mirror.geometry import quat_to_matrix, top_down_quat, wrap_angle, yaw_of
+from robot_mirror.sim.kinematics import Kinematics
+from robot_mirror.sim.spec import RobotSpec
+
+FREE_SPEED = 0.5     # m/s, moves in free space
+NEAR_SPEED = 0.15    # m/s, moves near contact
+JOINT_SPEED = 1.5    # rad/s, joint-space return home
+REACH_TOL = 0.006    # m, waypoint reached
+GRIP_WAIT = 0.35     # s for fingers to close / open
+MAX_RETRIES = 2
+
+
+@dataclass
+class Step:
+    """One segment of a plan. ``label`` is the action segment it belongs to
+    (reach, grasp, carry, place, retreat, home), which later becomes the
+    mirror network's training label."""
+
+    kind: str                  # "move" | "grip" | "home"
+    label: str
+    target: np.ndarray | None = None  # (x, y, z, yaw) for moves
+    gripper: float = 0.0
+    speed: float = FREE_SPEED
+    duration: float = 0.0
+    elapsed: float = 0.0
+    arrived_for: float = 0.0
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class ScriptedExpert:
+    """Scripted turn-taking pick-and-place for one arm."""
+
+    def __init__(self, spec: RobotSpec, task_config, control_hz: int,
+                 kinematics: Kinematics | None = None) -> None:
+        self.spec = spec
+        self.kin = kinematics or Kinematics(spec)
+        self.dt = 1.0 / control_hz
+        self.size = task_config.block_size
+        self.tower_xy = np.asarray(getattr(task_config, "tower_xy", (0.0, 0.0)), float)
+        self.home_q = self.kin.home_q
+        home_pose = self.kin.fk(self.home_q)
+        self.home_yaw = yaw_of(home_pose[3:])
+        fingers = self.kin.arm.gripper_kind == "fingers"
+        self.grasp_height = self.size / 2 + 0.005 if fingers else self.size - 0.003
+        self.reset()
+
+    # ------------------------------------------------------------------
+    def reset(self) -> None:
+        self.plan: list[Step] = []
+        self.q_cmd: np.ndarray | None = None
+        self.setpoint: np.ndarray | None = None  # (x, y, z, yaw)
+        self.gripper = 0.0
+        self.block: int | None = None
+        self.retries = 0
+        self.released = False
+        self.segment = "wait"
+
+    def act(self, obs: dict[str, Any]) -> ArmCommand:
+        if self.q_cmd is None:
+            self.q_cmd = np.asarray(obs["q"], float).copy()
+        if not self.plan:
+            self.segment = "wait"
+            block = self._next_block(obs)
+            if obs["my_turn"] and block is not None:
+                self._plan_pick_and_place(obs, block)
+        turn = ""
+        if self.plan:
+            step = self.plan[0]
+            self.segment = step.label
+            done = self._execute(step, obs)
+            if step.kind == "home" and not obs["in_zone"] and obs["my_turn"] and self.block is not None \
+                    and self.plan[0].data.get("after_place"):
+                turn = "release"
+            if done:
+                self.plan.pop(0)
+                if step.data.get("check_grasp") and obs["holding"] != self.block:
+                    self._retry(obs)
+        else:
+            self._hold_home()
+        return ArmCommand(q_target=self.q_cmd.copy(), gripper=self.gripper, turn=turn)
+
+    # ------------------------------------------------------------------ plan
+    def _next_block(self, obs) -> int | None:
+        mine = np.flatnonzero(obs["my_blocks"] & ~obs["placed"])
+        return int(mine[0]) if len(mine) else None
+
+    def _grasp_yaws(self, block_pose: np.ndarray) -> tuple[float, float]:
+        """Gripper yaw for the grasp (a face-aligned yaw near the home yaw) and
+        for the place (turned so the block lands square to the tower)."""
+        block_yaw = yaw_of(block_pose[3:])
+        delta = wrap_angle(block_yaw - self.home_yaw)
+        quarter = math.pi / 2
+        delta -= quarter * round(delta / quarter)
+        grasp = self.home_yaw + delta
+        offset = block_yaw - quarter * round(block_yaw / quarter)
+        return grasp, grasp - offset
+
+    def _plan_pick_and_place(self, obs, block: int) -> None:
+        self.block = block
+        self.released = False
+        pose = obs["blocks"][block]
+        grasp_yaw, place_yaw = self._grasp_yaws(pose)
+        bx, by = pose[0], pose[1]
+        grasp_z = pose[2] - self.size / 2 + self.grasp_height
+        hang = self.grasp_height
+        level = int(obs["tower_count"])
+        tower_top = level * self.size
+        carry_z = max(tower_top + hang + 0.06, grasp_z + 0.12)
+        place_z = tower_top + hang + 0.002
+        tx, ty = self.tower_xy
+        self.plan = [
+            Step("move", "reach", np.array([bx, by, grasp_z + 0.10, grasp_yaw]), 0.0, FREE_SPEED),
+            Step("move", "reach", np.array([bx, by, grasp_z, grasp_yaw]), 0.0, NEAR_SPEED),
+            Step("grip", "grasp", gripper=1.0, duration=GRIP_WAIT),
+            Step("move", "grasp", np.array([bx, by, carry_z, grasp_yaw]), 1.0, NEAR_SPEED,
+                 data={"check_grasp": True}),
+            Step("move", "carry", np.array([tx, ty, carry_z, place_yaw]), 1.0, FREE_SPEED),
+            Step("move", "place", np.array([tx, ty, place_z, place_yaw]), 1.0, NEAR_SPEED * 0.7),
+            Step("grip", "place", gripper=0.0, duration=GRIP_WAIT),
+            Step("move", "retreat", np.array([tx, ty, carry_z + 0.04, place_yaw]), 0.0, NEAR_SPEED),
+            Step("home", "retreat", gripper=0.0, data={"after_place": True}),
+        ]
+
+    def _retry(self, obs) -> None:
+        """The block did not come up with the gripper: open, back off, try again."""
+        self.retries += 1
+        if self.retries > MAX_RETRIES:
+            self.plan = [Step("home", "retreat", gripper=0.0, data={"after_place": True})]
+            return
+        self.gripper = 0.0
+        block = self.block
+        assert block is not None
+        self._plan_pick_and_place(obs, block)
+
+    # --------------------------------------------------------------- execute
+    def _execute(self, step: Step, obs) -> bool:
+        step.elapsed += self.dt
+        if step.kind == "grip":
+            self.gripper = step.gripper
+            return step.elapsed >= step.duration
+        if step.kind == "home":
+            self.gripper = step.gripper
+            self.setpoint = None
+            delta = self.home_q - self.q_cmd
+            limit = JOINT_SPEED * self.dt
+            self.q_cmd = self.q_cmd + np.clip(delta, -limit, limit)
+            arrived = np.max(np.abs(self.home_q - obs["q"])) < 0.03
+            return bool(arrived and np.allclose(self.q_cmd, self.home_q))
+        # move
+        self.gripper = step.gripper
+        if self.setpoint is None:
+            tool = obs["ee_pose"]
+            self.setpoint = np.array([*tool[:3], yaw_of(tool[3:])])
+        target = step.target
+        delta = target[:3] - self.setpoint[:3]
+        dist = float(np.linalg.norm(delta))
+        advance = step.speed * self.dt
+        if dist > advance:
+            frac = advance / dist
+            self.setpoint[:3] += delta * frac
+            self.setpoint[3] += wrap_angle(target[3] - self.setpoint[3]) * frac
+        else:
+            self.setpoint = target.copy()
+        pose = np.array([*self.setpoint[:3], *top_down_quat(self.setpoint[3])])
+        self.q_cmd, _, _ = self.kin.ik(pose, self.q_cmd, iterations=1)
+        if np.array_equal(self.setpoint, target):
+            step.arrived_for += self.dt
+            error = float(np.linalg.norm(obs["ee_pose"][:3] - target[:3]))
+            return error < REACH_TOL or step.arrived_for > 1.5
+        return False
+
+    def _hold_home(self) -> None:
+        assert self.q_cmd is not None
+        delta = self.home_q - self.q_cmd
+        limit = JOINT_SPEED * self.dt
+        self.q_cmd = self.q_cmd + np.clip(delta, -limit, limit)
+        self.setpoint = None

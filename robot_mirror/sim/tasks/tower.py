@@ -1,0 +1,157 @@
+"""Build a tower together, one block per turn.
+
+Each arm owns half the blocks, laid out on its side of the shared zone. On
+its turn an arm picks one of its blocks, places it on the single tower at the
+zone's centre and retreats. Success: all blocks stacked within tolerance and
+standing for ``settle_time`` seconds.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from robot_mirror.geometry import top_down_quat
+from robot_mirror.sim.tasks.base import Task
+from robot_mirror.sim.world import SIDE_COLOURS
+
+# Candidate block spots, as (distance from the tower, lateral offset) in m.
+SPOT_DISTANCES = (0.30, 0.38)
+SPOT_LATERALS = (-0.24, -0.12, 0.12, 0.24)
+
+
+class TowerTask(Task):
+    kind = "tower"
+
+    def __init__(self, config, robots) -> None:
+        super().__init__(config, robots)
+        n = config.blocks
+        first = self.names.index(self.first)
+        order = [self.names[(first + i) % 2] for i in range(n)]
+        self.owner: list[str] = order  # block i belongs to owner[i]; turn order follows it
+        self.tower_xy = np.asarray(config.tower_xy, dtype=float)
+        self.reset_state()
+
+    def reset_state(self) -> None:
+        self.levels: list[int | None] = [None] * self.config.blocks  # block index at each level
+        self.stacked = 0
+        self._settled_since: float | None = None
+        self._success = False
+        self._failed = False
+        self._peak = 0
+
+    def spots(self, robot_index: int) -> list[np.ndarray]:
+        u, v = self.toward_base(self.robots[robot_index])
+        return [self.tower_xy + d * u + l * v for d in SPOT_DISTANCES for l in SPOT_LATERALS]
+
+    def build(self, world, rng: np.random.Generator) -> None:
+        self.reset_state()
+        world.add_marker("zone_marker.urdf", tuple(self.tower_xy))
+        cfg = self.config
+        half = cfg.block_size / 2
+        self.start_xy = np.zeros((cfg.blocks, 2))
+        self.start_yaw = np.zeros(cfg.blocks)
+        for ri, name in enumerate(self.names):
+            mine = [i for i, o in enumerate(self.owner) if o == name]
+            spots = self.spots(ri)
+            picks = rng.permutation(len(spots))[: len(mine)]
+            for block_index, spot_index in zip(mine, picks):
+                xy = spots[spot_index] + rng.uniform(-cfg.spot_jitter, cfg.spot_jitter, 2)
+                yaw = self.robots[ri].base_yaw + math.radians(
+                    rng.uniform(-cfg.spot_yaw_jitter_deg, cfg.spot_yaw_jitter_deg))
+                self.start_xy[block_index] = xy
+                self.start_yaw[block_index] = yaw
+        for i in range(cfg.blocks):
+            colour = SIDE_COLOURS[self.names.index(self.owner[i])]
+            world.add_block((*self.start_xy[i], half), self.start_yaw[i], colour, cfg.block_size)
+
+    # ----------------------------------------------------------- progress
+    def _levels_from_poses(self, poses: np.ndarray, held: dict[str, int | None]) -> list[int | None]:
+        size = self.block_size
+        tol = self.config.place_tolerance
+        held_set = {b for b in held.values() if b is not None}
+        levels: list[int | None] = [None] * len(poses)
+        for i, pose in enumerate(poses):
+            if i in held_set:
+                continue
+            if np.hypot(*(pose[:2] - self.tower_xy)) > tol:
+                continue
+            level = round(pose[2] / size - 0.5)
+            if 0 <= level < len(levels) and abs(pose[2] - (level + 0.5) * size) < 0.25 * size:
+                levels[level] = i
+        return levels
+
+    def update(self, t, block_poses, held, events) -> float:
+        levels = self._levels_from_poses(block_poses, held)
+        stacked = 0
+        while stacked < len(levels) and levels[stacked] is not None:
+            stacked += 1
+        reward = float(stacked - self.stacked)
+        if stacked > self.stacked:
+            events.append({"t": t, "type": "stacked", "robot": self.owner[levels[stacked - 1]],
+                           "level": stacked - 1, "block": levels[stacked - 1]})
+        if stacked < self.stacked and not any(b is not None for b in held.values()):
+            events.append({"t": t, "type": "tower_fell", "robot": "", "level": stacked})
+        self.levels, self.stacked = levels, stacked
+        self._peak = max(self._peak, stacked)
+        if np.any(block_poses[:, 2] < -0.2):
+            self._failed = True
+        complete = stacked == len(levels) and not any(b is not None for b in held.values())
+        if complete:
+            if self._settled_since is None:
+                self._settled_since = t
+            if t - self._settled_since >= self.config.settle_time - 1e-9:
+                self._success = True
+        else:
+            self._settled_since = None
+        return reward
+
+    def has_work(self, robot: str) -> bool:
+        placed = {b for b in self.levels if b is not None}
+        return any(o == robot and i not in placed for i, o in enumerate(self.owner))
+
+    def next_block(self, robot: str) -> int | None:
+        placed = {b for b in self.levels if b is not None}
+        for i, o in enumerate(self.owner):
+            if o == robot and i not in placed:
+                return i
+        return None
+
+    def observation(self, robot: str) -> dict[str, Any]:
+        placed = np.zeros(len(self.owner), dtype=bool)
+        for b in self.levels:
+            if b is not None:
+                placed[b] = True
+        return {
+            "my_blocks": np.array([o == robot for o in self.owner]),
+            "placed": placed,
+            "tower_count": self.stacked,
+            "tower_xy": self.tower_xy.copy(),
+        }
+
+    @property
+    def success(self) -> bool:
+        return self._success
+
+    @property
+    def failed(self) -> bool:
+        return self._failed
+
+    def summary(self) -> dict[str, Any]:
+        return {"blocks": len(self.owner), "blocks_stacked": self.stacked}
+
+    def reach_poses(self) -> dict[str, list[tuple[str, np.ndarray]]]:
+        """Every spot a block may start at, and the top of the finished tower."""
+        size = self.block_size
+        out: dict[str, list[tuple[str, np.ndarray]]] = {}
+        for ri, robot in enumerate(self.robots):
+            yaw = robot.base_yaw
+            poses = [(f"pick spot {k}", np.array([*xy, size / 2, *top_down_quat(yaw)]))
+                     for k, xy in enumerate(self.spots(ri))]
+            top = (len(self.owner) - 0.5) * size
+            poses.append(("tower top", np.array([*self.tower_xy, top, *top_down_quat(yaw)])))
+            out[robot.name] = poses
+        return out
+
