@@ -17,6 +17,7 @@ import numpy as np
 
 from robot_mirror.commands import ArmCommand
 from robot_mirror.launch.scenario import Scenario
+from robot_mirror.perception import PartnerObserver
 from robot_mirror.sim.kinematics import Kinematics
 from robot_mirror.sim.reach import require_reachable
 from robot_mirror.sim.spec import RobotSpec
@@ -84,6 +85,12 @@ class TurnTakingEnv:
             arm.reset_joints(home)
             arm.command_joints(home)
             arm.command_gripper(0.0, w.blocks)
+        p = self.scenario.perception
+        self.observers = {
+            s.name: PartnerObserver(s.base_frame(), noise_std=p.noise_std, delay_ticks=p.delay_ticks,
+                                    drop_rate=p.drop_rate, rng=np.random.default_rng(rng.integers(2**63)))
+            for s in self.specs
+        }
         first = self.task.first
         self.arbiter = TurnArbiter(self.robot_names, first=first)
         self.t = 0.0
@@ -161,7 +168,7 @@ class TurnTakingEnv:
         self._arm_state = {}
         for name, arm in self.arms.items():
             q, dq = arm.joint_state()
-            self._arm_state[name] = (q, dq, arm.tool_pose(), arm.gripper_opening())
+            self._arm_state[name] = (q, dq, arm.tool_pose(), arm.gripper_opening(), arm.keypoints())
 
     def _zone_update(self, events: list[dict]) -> None:
         holder = self.arbiter.holder
@@ -203,8 +210,9 @@ class TurnTakingEnv:
         out = {}
         for name in self.robot_names:
             partner = next(n for n in self.robot_names if n != name)
-            q, dq, tool, grip = self._arm_state[name]
-            pq, _, ptool, pgrip = self._arm_state[partner]
+            q, dq, tool, grip, _ = self._arm_state[name]
+            pq, _, ptool, pgrip, pkeys = self._arm_state[partner]
+            seen = self.observers[name].observe(ptool, pkeys, pgrip)
             held = self._held[name]
             out[name] = {
                 "t": self.t,
@@ -213,6 +221,9 @@ class TurnTakingEnv:
                 "in_zone": self._in_zone[name],
                 "partner_q": pq, "partner_ee_pose": ptool, "partner_gripper": pgrip,
                 "partner_in_zone": self._in_zone[partner],
+                # the partner as perceived (observer's base frame; see perception.py)
+                "seen_partner_ee_pose": seen.ee_pose, "seen_partner_keypoints": seen.keypoints,
+                "seen_partner_gripper": seen.gripper, "partner_observed": seen.observed,
                 "blocks": self._blocks.copy(),
                 "holder": holder,
                 "my_turn": holder == name,

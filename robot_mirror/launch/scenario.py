@@ -65,6 +65,15 @@ TASK_CONFIGS: dict[str, type] = {"tower": TowerConfig, "imitation": ImitationCon
 
 
 @dataclass
+class PerceptionConfig:
+    """How each robot perceives its partner (see robot_mirror/perception.py)."""
+
+    noise_std: float = field(0.0, range=(0.0, 0.05), doc="m, Gaussian noise on observed partner positions")
+    delay_ticks: int = field(0, range=(0, 60), doc="control ticks between the partner moving and being seen")
+    drop_rate: float = field(0.0, range=(0.0, 0.9), doc="fraction of ticks whose partner view is lost")
+
+
+@dataclass
 class Scenario:
     name: str = field(doc="short name, used in run folder names")
     robots: list[RobotConfig] = field(doc="exactly two arms")
@@ -73,6 +82,7 @@ class Scenario:
     episodes: int = field(1, range=(1, 100000))
     physics_hz: int = field(240, range=(60, 2000))
     control_hz: int = field(60, range=(5, 500))
+    perception: PerceptionConfig = field(PerceptionConfig(), doc="partner perception model")
     description: str = field("", doc="free text")
     source: str = field("<memory>", doc="file it came from (set by the loader)")
 

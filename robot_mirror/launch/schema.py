@@ -7,6 +7,7 @@ one line: ``FILE: FIELD = VALUE: what is allowed``.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import types
@@ -117,9 +118,9 @@ def _join(prefix: str, name: str) -> str:
 def field(default: Any = dataclasses.MISSING, *, doc: str = "", **meta: Any) -> Any:
     """A dataclass field with validation metadata (see module docstring)."""
     metadata = {"doc": doc, **meta}
-    if isinstance(default, (list, dict)):
+    if isinstance(default, (list, dict)) or dataclasses.is_dataclass(default):
         value = default
-        return dataclasses.field(default_factory=lambda: type(value)(value), metadata=metadata)
+        return dataclasses.field(default_factory=lambda: copy.deepcopy(value), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
 
 

@@ -76,6 +76,7 @@ class Arm:
         self.rest_q = self._rest_pose(path)
         self.tool_offset = self._measure_tool_offset()
         self._suction_constraint: int | None = None
+        self._keypoint_links = self.keypoint_links()
         self._couple_fingers()
         self.gripper_command = 0.0
         self.clamped_commands = 0
@@ -211,6 +212,25 @@ class Arm:
             (j.upper - s[0]) / (j.upper - j.lower) for j, s in zip(self.finger_joints, states)
         ]
         return float(np.clip(np.mean(closures), 0.0, 1.0))
+
+    def keypoint_links(self) -> list[int]:
+        """Links seen as the arm's keypoints: a third and two thirds along the
+        arm chain and its last link. With the base and the tool point that is
+        five points for every arm, whatever its number of joints, so arms of
+        different makes are perceived in the same units."""
+        chain = [j.index for j in self.arm_joints]
+        n = len(chain)
+        return [chain[max(0, round(n / 3) - 1)], chain[max(0, round(2 * n / 3) - 1)], chain[-1]]
+
+    def keypoints(self) -> np.ndarray:
+        """(5, 3) world positions: base, two along the chain, last arm link, tool point."""
+        states = self.client.getLinkStates(self.body, self._keypoint_links, computeForwardKinematics=True)
+        points = np.empty((5, 3))
+        points[0] = self.spec.base_position
+        for i, state in enumerate(states):
+            points[i + 1] = state[4]
+        points[4] = self.tool_pose()[:3]
+        return points
 
     def link_aabbs(self) -> list[tuple[tuple, tuple]]:
         c = self.client

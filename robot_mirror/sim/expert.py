@@ -140,6 +140,12 @@ class ScriptedExpert:
             Step("move", "retreat", np.array([tx, ty, carry_z + 0.04, place_yaw]), 0.0, NEAR_SPEED),
             Step("home", "retreat", gripper=0.0, data={"after_place": True}),
         ]
+        if obs["holding"] == block:
+            # Started (or restarted, e.g. a respawned policy process) with the
+            # block already in hand: the grip stays closed; go on from the lift.
+            self.gripper = 1.0
+            self.plan = self.plan[3:]
+            self.plan[0].target[:3] = [obs["ee_pose"][0], obs["ee_pose"][1], carry_z]
 
     def _retry(self, obs) -> None:
         """The block did not come up with the gripper: open, back off, try again."""
