@@ -24,7 +24,8 @@ def _add_launch(sub) -> None:
     p.add_argument("--record", action="store_true", help="write a video of each episode")
     p.add_argument("--gui", action="store_true", help="show the PyBullet window (needs a display)")
     p.add_argument("--out", help="run folder (default runs/<time>-<scenario>)")
-    p.add_argument("--inprocess", action="store_true", help="run everything in this process")
+    p.add_argument("--inprocess", action="store_true",
+                   help="run everything in this process (default: one process per node over ZeroMQ)")
     p.add_argument("--quiet", action="store_true", help="no per-episode lines")
     p.set_defaults(func=cmd_launch)
 
@@ -45,11 +46,31 @@ def cmd_launch(args) -> int:
     if args.gui and not os.environ.get("DISPLAY"):
         raise RobotMirrorError("--gui needs a display (DISPLAY is not set); run headless without --gui")
     scenario = load_scenario(args.scenario, overrides)
+    if not args.inprocess:
+        from robot_mirror.launch.security import Security
+
+        Security.for_scenario(scenario)  # refuse an unsafe bus before making anything
+        external = [r.name for r in scenario.robots if r.policy == "external"]
+        if args.record or args.gui:
+            raise RobotMirrorError("--record and --gui are available with --inprocess")
+    elif any(r.policy == "external" for r in scenario.robots):
+        raise RobotMirrorError(f"{scenario.source}: policy 'external' needs the multi-process launcher "
+                               "(drop --inprocess)")
     run_dir = make_run_dir(scenario, args.out)
-    data = run_inprocess(scenario, episodes=scenario.episodes, run_dir=run_dir, overrides=overrides,
-                         record=args.record, gui=args.gui, quiet=args.quiet)
+    if args.inprocess:
+        data = run_inprocess(scenario, episodes=scenario.episodes, run_dir=run_dir, overrides=overrides,
+                             record=args.record, gui=args.gui, quiet=args.quiet)
+    else:
+        from robot_mirror.launch.supervisor import Supervisor
+
+        supervisor = Supervisor(scenario, args.scenario, run_dir, overrides, quiet=args.quiet)
+        try:
+            data = supervisor.run()
+        except RobotMirrorError:
+            print(format_summary(supervisor.summary.data, run_dir), file=sys.stderr)
+            raise
     print(format_summary(data, run_dir))
-    return 0
+    return 0 if data["complete"] else 130
 
 
 def _add_check_urdf(sub) -> None:
@@ -75,6 +96,64 @@ def cmd_check_urdf(args) -> int:
     return 0
 
 
+def _add_node(sub) -> None:
+    from robot_mirror.nodes import NODE_KINDS
+
+    p = sub.add_parser("node", help="run one process of the system (normally started by `launch`)")
+    p.add_argument("kind", choices=NODE_KINDS)
+    p.add_argument("--scenario", required=True, help="scenario YAML")
+    p.add_argument("--endpoints", help="JSON map of endpoints (see docs/protocol.md)")
+    p.add_argument("--endpoints-file", help="file with that JSON map (e.g. RUN/endpoints.json)")
+    p.add_argument("--robot", help="robot name (policy nodes)")
+    p.add_argument("--name", help="node name on the control channel")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--unsupervised", action="store_true",
+                   help="no supervisor: no control channel, no heartbeats (e.g. a node on another machine)")
+    p.set_defaults(func=cmd_node)
+
+
+def cmd_node(args) -> int:
+    import logging
+
+    from robot_mirror.bus.transport import Endpoints
+    from robot_mirror.launch.scenario import load_scenario
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    scenario = load_scenario(args.scenario, args.overrides)
+    if bool(args.endpoints) == bool(args.endpoints_file):
+        raise RobotMirrorError("node: give exactly one of --endpoints JSON or --endpoints-file PATH")
+    endpoints = Endpoints.from_json(args.endpoints) if args.endpoints else Endpoints.load(args.endpoints_file)
+    common = dict(supervised=not args.unsupervised)
+    if args.kind == "policy":
+        if args.robot not in scenario.robot_names:
+            raise RobotMirrorError(f"node policy: --robot {args.robot!r} is not one of {scenario.robot_names}")
+        from robot_mirror.nodes.policy import PolicyNode
+
+        node = PolicyNode(scenario, endpoints, robot=args.robot, **common)
+    else:
+        import importlib
+
+        module = importlib.import_module(f"robot_mirror.nodes.{args.kind}")
+        cls = {"sim": "SimNode", "perception": "PerceptionNode", "turn": "TurnNode"}[args.kind]
+        node = getattr(module, cls)(scenario, endpoints, name=args.name or args.kind, **common)
+    return node.run()
+
+
+def _add_keys(sub) -> None:
+    p = sub.add_parser("keys", help="make CURVE key pairs for a bus bound beyond loopback")
+    p.add_argument("folder")
+    p.set_defaults(func=cmd_keys)
+
+
+def cmd_keys(args) -> int:
+    from robot_mirror.launch.security import make_keys
+
+    for path in make_keys(args.folder):
+        print(path)
+    print(f"set bus.keys_dir: {args.folder} in the scenario (and bus.interface to the address to bind)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="robot-mirror",
@@ -83,6 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_launch(sub)
     _add_check_urdf(sub)
+    _add_node(sub)
+    _add_keys(sub)
     return parser
 
 

@@ -17,7 +17,8 @@ import numpy as np
 
 from robot_mirror.commands import ArmCommand
 from robot_mirror.launch.scenario import Scenario
-from robot_mirror.perception import PartnerObserver
+from robot_mirror.observation import ArmState, WorldState, build_observation
+from robot_mirror.perception import make_observers
 from robot_mirror.sim.kinematics import Kinematics
 from robot_mirror.sim.reach import require_reachable
 from robot_mirror.sim.spec import RobotSpec
@@ -34,7 +35,8 @@ class TurnTakingEnv:
 
     metadata = {"render_modes": ["rgb_array"]}
 
-    def __init__(self, scenario: Scenario, *, gui: bool = False, check_reach: bool = True) -> None:
+    def __init__(self, scenario: Scenario, *, gui: bool = False, check_reach: bool = True,
+                 arbiter_factory=None) -> None:
         self.scenario = scenario
         self.specs = [RobotSpec.from_config(r, scenario.base_dir) for r in scenario.robots]
         self.robot_names = [s.name for s in self.specs]
@@ -45,6 +47,11 @@ class TurnTakingEnv:
         self._twins: dict[str, Kinematics] = {}
         self._np_random: np.random.Generator | None = None
         self._needs_reset = True
+        self.episode = -1
+        # Who decides turns: a local TurnArbiter, or (in the sim process) a
+        # proxy that asks the turn-arbiter process. Same interface either way.
+        self._arbiter_factory = arbiter_factory or (
+            lambda robots, first: TurnArbiter(robots, first=first))
         self.world.reset()
         for spec in self.specs:  # load once to fail early on a bad URDF
             self.world.add_arm(spec)
@@ -77,6 +84,7 @@ class TurnTakingEnv:
         rng = self.np_random
         w = self.world
         w.reset()
+        self.episode += 1
         self.arms = {s.name: w.add_arm(s) for s in self.specs}
         self.task.build(w, rng)
         self.zone_probe = ZoneProbe(w.client, self.task.zone)
@@ -85,14 +93,10 @@ class TurnTakingEnv:
             arm.reset_joints(home)
             arm.command_joints(home)
             arm.command_gripper(0.0, w.blocks)
-        p = self.scenario.perception
-        self.observers = {
-            s.name: PartnerObserver(s.base_frame(), noise_std=p.noise_std, delay_ticks=p.delay_ticks,
-                                    drop_rate=p.drop_rate, rng=np.random.default_rng(rng.integers(2**63)))
-            for s in self.specs
-        }
+        self.episode_seed = int(seed) if seed is not None else self.scenario.seed
+        self.observers = make_observers(self.scenario, self.specs, self.episode_seed)
         first = self.task.first
-        self.arbiter = TurnArbiter(self.robot_names, first=first)
+        self.arbiter = self._arbiter_factory(self.robot_names, first)
         self.t = 0.0
         self.tick = 0
         self._wall_start = time.perf_counter()
@@ -115,6 +119,7 @@ class TurnTakingEnv:
         if unknown:
             raise KeyError(f"unknown robots in actions: {sorted(unknown)}; robots: {self.robot_names}")
         releases: set[str] = set()
+        requests: set[str] = set()
         for name, raw in actions.items():
             cmd = ArmCommand.coerce(raw)
             if cmd is None:
@@ -122,6 +127,8 @@ class TurnTakingEnv:
             self._apply(name, cmd)
             if cmd.turn == "release":
                 releases.add(name)
+            elif cmd.turn == "request":
+                requests.add(name)
         self.world.step(self.substeps)
         self.tick += 1
         self.t = self.tick * self.control_dt
@@ -131,10 +138,14 @@ class TurnTakingEnv:
         prev_held = dict(self._held)
         self._track_grasps(prev_held, events)
         reward = self.task.update(self.t, self._blocks, self._held, events)
-        self._turn_update(releases, events)
+        self._turn_update(releases, events, requests)
         if self.tick % max(1, self.scenario.control_hz // MIN_DISTANCE_HZ) == 0:
             a, b = self.robot_names
-            self._stats.min_distance = min(self._stats.min_distance, self.world.min_distance(a, b))
+            # Only the running minimum is kept, so ask only for points closer
+            # than it: same figure, but PyBullet skips every link pair that is
+            # farther (a 1 m query on two arms costs ~6x more).
+            best = self._stats.min_distance
+            self._stats.min_distance = min(best, self.world.min_distance(a, b, cap=best))
         terminated = self.task.success or self.task.failed
         truncated = not terminated and self.t >= self.scenario.task.time_limit - 1e-9
         if terminated or truncated:
@@ -198,38 +209,30 @@ class TurnTakingEnv:
                     events.append({"t": self.t, "type": "grasp", "robot": name, "block": index})
             self._held[name] = index
 
-    def _turn_update(self, releases: set[str], events: list[dict]) -> None:
+    def _turn_update(self, releases: set[str], events: list[dict], requests: set[str] = frozenset()) -> None:
         has_work = {n: self.task.has_work(n) for n in self.robot_names}
-        for ev in self.arbiter.update(self.t, has_work, release_requests=releases):
+        for ev in self.arbiter.update(self.t, has_work, release_requests=releases, requests=requests):
             kind = {"grant": "turn_start", "release": "turn_end", "reclaim": "turn_end"}[ev.kind]
             events.append({"t": ev.t, "type": kind, "robot": ev.robot, "reason": ev.reason or ev.kind})
             self._stats.turn_event(kind, ev.robot, ev.t)
 
-    def _observations(self) -> dict[str, dict[str, Any]]:
-        holder = self.arbiter.holder or ""
-        out = {}
+    def world_state(self, events: list[dict] | None = None) -> WorldState:
+        """This tick's state as plain data (what the sim process publishes)."""
+        arms = {}
         for name in self.robot_names:
-            partner = next(n for n in self.robot_names if n != name)
-            q, dq, tool, grip, _ = self._arm_state[name]
-            pq, _, ptool, pgrip, pkeys = self._arm_state[partner]
-            seen = self.observers[name].observe(ptool, pkeys, pgrip)
+            q, dq, tool, grip, keys = self._arm_state[name]
             held = self._held[name]
-            out[name] = {
-                "t": self.t,
-                "q": q, "dq": dq, "ee_pose": tool, "gripper": grip,
-                "holding": -1 if held is None else held,
-                "in_zone": self._in_zone[name],
-                "partner_q": pq, "partner_ee_pose": ptool, "partner_gripper": pgrip,
-                "partner_in_zone": self._in_zone[partner],
-                # the partner as perceived (observer's base frame; see perception.py)
-                "seen_partner_ee_pose": seen.ee_pose, "seen_partner_keypoints": seen.keypoints,
-                "seen_partner_gripper": seen.gripper, "partner_observed": seen.observed,
-                "blocks": self._blocks.copy(),
-                "holder": holder,
-                "my_turn": holder == name,
-                **self.task.observation(name),
-            }
-        return out
+            arms[name] = ArmState(q, dq, tool, grip, keys, -1 if held is None else held, self._in_zone[name])
+        return WorldState(
+            t=self.t, tick=self.tick, episode=self.episode, seed=self.episode_seed,
+            holder=self.arbiter.holder or "", arms=arms, blocks=self._blocks,
+            task_obs={n: self.task.observation(n) for n in self.robot_names},
+            events=events or [], done=self._needs_reset,
+        )
+
+    def _observations(self) -> dict[str, dict[str, Any]]:
+        state = self.world_state()
+        return {n: build_observation(state, n, self.observers[n], ground_truth=True) for n in self.robot_names}
 
     # ------------------------------------------------------------ summary
     def episode_summary(self) -> dict[str, Any]:

@@ -63,3 +63,17 @@ class PartnerObserver:
         view = PartnerView(pose, points, grip, True)
         self._last = view
         return view
+
+
+def make_observers(scenario, specs, episode_seed: int) -> dict[str, PartnerObserver]:
+    """One observer per robot, configured by the scenario's ``perception``
+    section and seeded by (episode seed, robot index) so every process that
+    builds them draws the same noise."""
+    from robot_mirror.observation import observer_rng
+
+    cfg = scenario.perception
+    return {
+        spec.name: PartnerObserver(spec.base_frame(), noise_std=cfg.noise_std, delay_ticks=cfg.delay_ticks,
+                                   drop_rate=cfg.drop_rate, rng=observer_rng(episode_seed, i))
+        for i, spec in enumerate(specs)
+    }

@@ -33,13 +33,29 @@ class TurnArbiter:
             raise ValueError(f"first robot {self.first!r} not in {self.robots}")
         self._next = self.first
 
+    @property
+    def next_robot(self) -> str | None:
+        return self._next
+
+    def restore(self, holder: str | None, next_robot: str | None) -> None:
+        """Resume from a known state (a restarted arbiter process)."""
+        self.holder = holder or None
+        if next_robot in self.robots:
+            self._next = next_robot
+
     def _after(self, robot: str) -> str:
         i = self.robots.index(robot)
         return self.robots[(i + 1) % len(self.robots)]
 
     def update(self, t: float, has_work: dict[str, bool], last_heard: dict[str, float] | None = None,
-               release_requests: set[str] | frozenset[str] = frozenset()) -> list[TurnEvent]:
-        """Advance the rules to time ``t``; returns the events that happened."""
+               release_requests: set[str] | frozenset[str] = frozenset(),
+               requests: set[str] | frozenset[str] = frozenset()) -> list[TurnEvent]:
+        """Advance the rules to time ``t``; returns the events that happened.
+
+        A ``request`` from a robot that is next in order but was skipped for
+        having no work marks it as having work (for controllers the task
+        cannot see); turns still alternate."""
+        has_work = {**has_work, **{r: True for r in requests if r in self.robots}}
         events: list[TurnEvent] = []
         if self.holder is not None and self.holder in release_requests:
             events.append(TurnEvent(t, "release", self.holder))

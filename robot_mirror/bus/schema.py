@@ -188,8 +188,10 @@ STOP = KindSpec(
 
 STATE = KindSpec(
     name="state",
-    doc="Ground-truth simulator state, once per control tick. World frame "
-    "(z up); one set of `<robot>/...` arrays per robot in `robots`.",
+    doc="Ground-truth simulator state, once per control tick (header `tick`, "
+    "`t_sim`). World frame (z up); one set of `<robot>/...` arrays per robot in "
+    "`robots`. In lock-step mode the same tick may be re-sent until every "
+    "policy has answered it; receivers must treat a repeat as the same tick.",
     sender="sim -> all",
     topic="state",
     robot_required=False,
@@ -200,25 +202,32 @@ STATE = KindSpec(
         "holder": _f(str, ROBOT_NAME_FIELD_DOC + ": who holds the turn",
                      pattern=ROBOT_OR_EMPTY_RE),
         "episode": _f(int, "episode counter, starts at 0", lo=0),
-        "events": _f(list, "events that happened during this tick, as tags "
-                     "\"<event>[:<arg>...]\" (e.g. \"grasp:left:block0\")",
-                     items=(str,)),
+        "seed": _f(int, "seed of this episode (perception noise is drawn from it)", lo=0),
+        "arms": _f(dict, "per robot: {holding: block index or -1, in_zone: bool, "
+                   "gripper: closure 0..1}"),
+        "task": _f(dict, "per robot: the task's part of its observation (plain "
+                   "values and lists; e.g. tower: my_blocks, placed, tower_count, tower_xy)"),
+        "events": _f(list, "events of this tick: maps with at least t (s), type, robot",
+                     items=(dict,)),
+        "done": _f(bool, "the episode ended at this tick"),
     },
     arrays=(
         ArraySpec("*/q", F64, ("dof",), "joint positions of the arm", "rad"),
         ArraySpec("*/dq", F64, ("dof",), "joint velocities of the arm", "rad/s"),
-        ArraySpec("*/ee_pose", F64, (7,), "end-effector pose, world frame", "m, quaternion xyzw"),
-        ArraySpec("*/gripper", F64, (1,), "gripper closure, 0 = open, 1 = closed", "1"),
-        ArraySpec("*/link_pos", F64, ("links", 3), "position of each link origin, world frame", "m"),
+        ArraySpec("*/ee_pose", F64, (7,), "tool pose, world frame", "m, quaternion xyzw"),
+        ArraySpec("*/keypoints", F64, (5, 3), "base, two points along the arm, last link, "
+                  "tool point; world frame", "m"),
         ArraySpec("blocks", F64, ("blocks", 7), "pose of each block, world frame", "m, quaternion xyzw"),
     ),
 )
 
 OBS = KindSpec(
     name="obs",
-    doc="What one arm's policy gets to see this tick. Own quantities are "
-    "exact; partner quantities come from perception, in the observer's "
-    "base frame.",
+    doc="What one arm's policy gets to see this tick (header `tick`). Own "
+    "quantities are exact and in the world frame; the partner comes from "
+    "perception, in the observer's base frame, with the scenario's noise, "
+    "delay and drops. Task-specific arrays (e.g. `my_blocks`, `placed`, "
+    "`slots`) follow the required ones; scalars are in `scalars`.",
     sender="perception -> the policy of `robot`",
     topic="obs.{robot}",
     robot_required=True,
@@ -226,18 +235,21 @@ OBS = KindSpec(
         "holder": _f(str, ROBOT_NAME_FIELD_DOC + ": who holds the turn",
                      pattern=ROBOT_OR_EMPTY_RE),
         "observed": _f(bool, "false when this tick's view of the partner was "
-                       "dropped; the partner_* arrays are then stale or NaN"),
+                       "dropped; the seen_partner_* arrays then repeat the last view"),
+        "episode": _f(int, "episode counter, starts at 0", lo=0),
+        "scalars": _f(dict, "every scalar of the observation: t (s), gripper (0..1), "
+                      "holding (block index, -1), in_zone, partner_in_zone, my_turn, "
+                      "seen_partner_gripper, task scalars (e.g. tower_count, role)"),
     },
     arrays=(
         ArraySpec("q", F64, ("dof",), "own joint positions", "rad"),
         ArraySpec("dq", F64, ("dof",), "own joint velocities", "rad/s"),
-        ArraySpec("ee_pose", F64, (7,), "own end-effector pose, own base frame", "m, quaternion xyzw"),
-        ArraySpec("gripper", F64, (1,), "own gripper closure, 0 = open, 1 = closed", "1"),
-        ArraySpec("partner_ee_pose", F64, (7,), "partner end-effector pose, observer base frame",
-                  "m, quaternion xyzw", allow_nonfinite=True),
-        ArraySpec("partner_link_pos", F64, (None, 3), "partner link origins, observer base frame",
-                  "m", allow_nonfinite=True),
-        ArraySpec("blocks", F64, ("blocks", 7), "block poses, observer base frame", "m, quaternion xyzw"),
+        ArraySpec("ee_pose", F64, (7,), "own tool pose, world frame", "m, quaternion xyzw"),
+        ArraySpec("blocks", F64, ("blocks", 7), "block poses, world frame", "m, quaternion xyzw"),
+        ArraySpec("seen_partner_ee_pose", F64, (7,), "partner tool pose as seen, observer base frame",
+                  "m, quaternion xyzw"),
+        ArraySpec("seen_partner_keypoints", F64, (5, 3), "partner keypoints as seen, observer base frame",
+                  "m"),
     ),
 )
 
@@ -258,7 +270,7 @@ CMD = KindSpec(
     arrays=(
         ArraySpec("q_target", FLOAT_IN, ("dof",), "joint position targets", "rad",
                   when=("mode", "joint")),
-        ArraySpec("ee_pose", FLOAT_IN, (7,), "end-effector target, commanded arm's base frame",
+        ArraySpec("ee_pose", FLOAT_IN, (7,), "tool-pose target, world frame (the sim solves IK)",
                   "m, quaternion xyzw", when=("mode", "ee")),
     ),
 )
@@ -284,7 +296,9 @@ REPLY = KindSpec(
 
 TURN = KindSpec(
     name="turn",
-    doc="Turn arbitration event: who may act on the shared task now.",
+    doc="Turn arbitration: who may act on the shared task from header `tick` "
+    "on. Published by the arbiter on every decision (and as the answer to a "
+    "`turn_query`).",
     sender="arbiter -> all",
     topic="turn",
     robot_required=False,
@@ -292,9 +306,49 @@ TURN = KindSpec(
         "holder": _f(str, ROBOT_NAME_FIELD_DOC + ": who holds the turn after this event",
                      pattern=ROBOT_OR_EMPTY_RE),
         "event": _f(str, "\"grant\", \"release\", \"reclaim\" (taken back by the "
-                    "arbiter, e.g. timeout) or \"none\" (periodic restatement)",
+                    "arbiter, e.g. timeout) or \"none\" (no change)",
                     choices=("grant", "release", "reclaim", "none")),
         "reason": _f(str, "human-readable reason, one line (may be \"\")"),
+        "episode": _f(int, "episode counter", lo=0),
+        "events": _f(list, "every turn event of this decision: maps {t, kind, robot, reason}",
+                     items=(dict,)),
+        "next": _f(str, "robot next in turn order", pattern=ROBOT_OR_EMPTY_RE),
+    },
+)
+
+TURN_QUERY = KindSpec(
+    name="turn_query",
+    doc="The sim's per-tick question to the arbiter (header `tick`, `t_sim`): "
+    "who holds the turn now, given who still has work, who asked to release "
+    "or take it, and when each robot last sent a command.",
+    sender="sim -> arbiter",
+    topic="turn_query",
+    robot_required=False,
+    fields={
+        "episode": _f(int, "episode counter", lo=0),
+        "has_work": _f(dict, "robot -> bool: the task still has something for it to do"),
+        "release": _f(list, "robots that sent turn=\"release\" since the last query",
+                      items=(str,), pattern=ROBOT_NAME_RE),
+        "request": _f(list, "robots that sent turn=\"request\" since the last query",
+                      items=(str,), pattern=ROBOT_NAME_RE),
+        "last_heard": _f(dict, "robot -> sim time (s) of its last accepted command"),
+        "holder": _f(str, "holder as last decided (lets a restarted arbiter resume)",
+                     pattern=ROBOT_OR_EMPTY_RE),
+        "next": _f(str, "robot next in turn order as last decided", pattern=ROBOT_OR_EMPTY_RE),
+    },
+)
+
+EPISODE = KindSpec(
+    name="episode",
+    doc="Sent by the sim to the supervisor when an episode ends: its summary "
+    "(see docs/summary.md for the keys).",
+    sender="sim -> supervisor",
+    topic="episode",
+    robot_required=False,
+    fields={
+        "index": _f(int, "episode counter", lo=0),
+        "summary": _f(dict, "the episode's summary object"),
+        "last": _f(bool, "no episode follows"),
     },
 )
 
@@ -312,7 +366,7 @@ ERROR = KindSpec(
 
 #: All message kinds by name.
 KINDS: Mapping[str, KindSpec] = {
-    k.name: k for k in (HELLO, READY, HEARTBEAT, STOP, STATE, OBS, CMD, REPLY, TURN, ERROR)
+    k.name: k for k in (HELLO, READY, HEARTBEAT, STOP, STATE, OBS, CMD, REPLY, TURN, TURN_QUERY, EPISODE, ERROR)
 }
 
 

@@ -74,6 +74,41 @@ class PerceptionConfig:
 
 
 @dataclass
+class BusConfig:
+    """How the processes talk (see docs/protocol.md)."""
+
+    mode: str = field("lockstep", choices=("lockstep", "realtime"),
+                      doc="lockstep: deterministic, as fast as possible; realtime: paced to the wall clock")
+    realtime_factor: float = field(1.0, range=(0.05, 100.0), doc="simulated s per wall s in realtime mode")
+    interface: str = field("127.0.0.1", doc="address to bind; anything but loopback requires keys_dir")
+    keys_dir: str | None = field(None, doc="CURVE keys made by `robot-mirror keys DIR`")
+    command_timeout: float = field(5.0, range=(0.05, 120.0),
+                                   doc="wall s lock-step waits for a policy before holding its arm")
+    watchdog: float = field(0.5, range=(0.05, 30.0),
+                            doc="wall s without commands after which a realtime arm is held still")
+    silence_timeout: float = field(3.0, range=(0.2, 600.0),
+                                   doc="simulated s a turn holder may stay silent before losing the turn")
+    controller_timeout: float = field(60.0, range=(1.0, 3600.0),
+                                      doc="wall s to wait for an external controller to connect")
+
+
+@dataclass
+class RestartPolicy:
+    max_restarts: int = field(3, range=(0, 100), doc="restarts allowed per run")
+    backoff: float = field(0.2, range=(0.0, 60.0), doc="s before the first restart; doubles each time")
+    backoff_max: float = field(5.0, range=(0.0, 600.0))
+
+
+@dataclass
+class NodesConfig:
+    """Restart policy of each restartable node kind (a crashed sim ends the run)."""
+
+    perception: RestartPolicy = field(RestartPolicy())
+    policy: RestartPolicy = field(RestartPolicy())
+    turn: RestartPolicy = field(RestartPolicy())
+
+
+@dataclass
 class Scenario:
     name: str = field(doc="short name, used in run folder names")
     robots: list[RobotConfig] = field(doc="exactly two arms")
@@ -83,6 +118,8 @@ class Scenario:
     physics_hz: int = field(240, range=(60, 2000))
     control_hz: int = field(60, range=(5, 500))
     perception: PerceptionConfig = field(PerceptionConfig(), doc="partner perception model")
+    bus: BusConfig = field(BusConfig(), doc="process bus settings")
+    nodes: NodesConfig = field(NodesConfig(), doc="restart policies")
     description: str = field("", doc="free text")
     source: str = field("<memory>", doc="file it came from (set by the loader)")
 

@@ -196,7 +196,9 @@ class Arm:
 
     def tool_pose(self) -> np.ndarray:
         """Pose (7,) of the tool point: the end-effector frame moved out by the tool offset."""
-        pos, orn = self.ee_frame()
+        return self._tool_pose_from(*self.ee_frame())
+
+    def _tool_pose_from(self, pos, orn) -> np.ndarray:
         pose = np.array([*pos, *orn], dtype=float)
         if self.tool_offset:
             axis = np.array(self.client.getMatrixFromQuaternion(orn)).reshape(3, 3)[:, 2]
@@ -208,10 +210,12 @@ class Arm:
         if self.gripper_kind != "fingers":
             return float(self.gripper_command)
         states = self.client.getJointStates(self.body, [j.index for j in self.finger_joints])
-        closures = [
-            (j.upper - s[0]) / (j.upper - j.lower) for j, s in zip(self.finger_joints, states)
-        ]
-        return float(np.clip(np.mean(closures), 0.0, 1.0))
+        # Plain floats (runs every tick; numpy mean/clip on two values cost
+        # more than the query). Same arithmetic: sum in order, divide, clamp.
+        total = 0.0
+        for j, s in zip(self.finger_joints, states):
+            total += (j.upper - s[0]) / (j.upper - j.lower)
+        return float(min(max(total / len(self.finger_joints), 0.0), 1.0))
 
     def keypoint_links(self) -> list[int]:
         """Links seen as the arm's keypoints: a third and two thirds along the
@@ -224,12 +228,15 @@ class Arm:
 
     def keypoints(self) -> np.ndarray:
         """(5, 3) world positions: base, two along the chain, last arm link, tool point."""
-        states = self.client.getLinkStates(self.body, self._keypoint_links, computeForwardKinematics=True)
+        # One query for the three links and the end effector (the tool point
+        # is derived from the latter exactly as tool_pose() does).
+        states = self.client.getLinkStates(
+            self.body, [*self._keypoint_links, self.ee_index], computeForwardKinematics=True)
         points = np.empty((5, 3))
         points[0] = self.spec.base_position
-        for i, state in enumerate(states):
+        for i, state in enumerate(states[:3]):
             points[i + 1] = state[4]
-        points[4] = self.tool_pose()[:3]
+        points[4] = self._tool_pose_from(states[3][4], states[3][5])[:3]
         return points
 
     def link_aabbs(self) -> list[tuple[tuple, tuple]]:
@@ -246,7 +253,8 @@ class Arm:
 
     # ------------------------------------------------------------ commands
     def clamp(self, q: np.ndarray) -> tuple[np.ndarray, bool]:
-        clamped = np.clip(q, self.lower, self.upper)
+        # = np.clip(q, lower, upper), without np.clip's Python-level wrapper (runs every tick)
+        clamped = np.minimum(np.maximum(q, self.lower), self.upper)
         return clamped, bool(np.any(clamped != q))
 
     def command_joints(self, q_target: np.ndarray) -> None:
@@ -261,7 +269,7 @@ class Arm:
     def command_gripper(self, closure: float, blocks: list[int]) -> None:
         """0 = open, 1 = close. Fingers are position-controlled; suction makes a
         fixed constraint to a block touching the tool when closed."""
-        self.gripper_command = float(np.clip(closure, 0.0, 1.0))
+        self.gripper_command = min(max(float(closure), 0.0), 1.0)  # = np.clip, for one float
         if self.gripper_kind == "fingers":
             for j in self.finger_joints:
                 target = j.upper - self.gripper_command * (j.upper - j.lower)

@@ -24,9 +24,11 @@ class ZoneProbe:
 
     def arm_inside(self, arm) -> bool:
         """Is any link of ``arm`` inside the zone?"""
-        for link, (lo, hi) in zip(arm.link_names, arm.link_aabbs()):
-            if self.zone.box_inside(lo, hi) and self.client.getClosestPoints(
-                arm.body, self.ghost, 0.0, linkIndexA=link
-            ):
+        # Runs for every arm every tick: one link's box at a time (stops at
+        # the first confirmed link, and the lookups are hoisted out of the loop).
+        get_aabb, box_inside, body = self.client.getAABB, self.zone.box_inside, arm.body
+        for link in arm.link_names:
+            lo, hi = get_aabb(body, link)
+            if box_inside(lo, hi) and self.client.getClosestPoints(body, self.ghost, 0.0, linkIndexA=link):
                 return True
         return False

@@ -73,13 +73,14 @@ class TowerTask(Task):
         tol = self.config.place_tolerance
         held_set = {b for b in held.values() if b is not None}
         levels: list[int | None] = [None] * len(poses)
-        for i, pose in enumerate(poses):
-            if i in held_set:
+        # Distances of all blocks in one numpy call, then plain floats: this
+        # runs every control tick, and per-row numpy slicing cost ~10 us.
+        far = (np.hypot(poses[:, 0] - self.tower_xy[0], poses[:, 1] - self.tower_xy[1]) > tol).tolist()
+        for i, (z, is_far) in enumerate(zip(poses[:, 2].tolist(), far)):
+            if i in held_set or is_far:
                 continue
-            if np.hypot(*(pose[:2] - self.tower_xy)) > tol:
-                continue
-            level = round(pose[2] / size - 0.5)
-            if 0 <= level < len(levels) and abs(pose[2] - (level + 0.5) * size) < 0.25 * size:
+            level = round(z / size - 0.5)
+            if 0 <= level < len(levels) and abs(z - (level + 0.5) * size) < 0.25 * size:
                 levels[level] = i
         return levels
 

@@ -1,0 +1,279 @@
+"""Start, watch and stop the processes of one multi-process run.
+
+One supervisor per run. It picks free ports, starts each node as
+``python -m robot_mirror node KIND ...`` with its log in ``RUN/logs/``,
+waits for every node's ``hello`` (process readiness; message readiness is
+the sim's first tick, re-sent until answered), exchanges heartbeats,
+restarts crashed perception/policy/turn nodes per the scenario's restart
+policy (limit and doubling backoff), and turns the sim's per-episode
+reports into ``summary.json``. A crashed sim ends the run with one clear
+line and a partial summary. Ctrl-C / SIGTERM: stop policies, perception,
+turn, then the sim; whatever does not exit in time is killed; no process
+is left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import zmq
+
+from robot_mirror.bus.codec import DropCounter
+from robot_mirror.bus.transport import Endpoints, bind, make_socket, recv, send
+from robot_mirror.errors import RobotMirrorError
+from robot_mirror.launch.scenario import RestartPolicy, Scenario
+from robot_mirror.nodes.base import HEARTBEAT_INTERVAL, LIVENESS
+from robot_mirror.runner import ProgressLine, RunSummary, _episode_line
+
+START_TIMEOUT = 60.0   # s for every node to say hello
+STOP_GRACE = 3.0       # s a node gets to exit after `stop`
+
+
+@dataclass
+class Child:
+    name: str
+    kind: str
+    robot: str | None
+    policy: RestartPolicy | None  # None: not restartable (the sim)
+    proc: subprocess.Popen | None = None
+    restarts: int = 0
+    last_heard: float = 0.0
+    hello: bool = False
+    restart_at: float | None = None
+    log_path: Path | None = None
+    history: list = field(default_factory=list)
+
+
+class Supervisor:
+    def __init__(self, scenario: Scenario, scenario_path: str, run_dir: Path, overrides: list[str],
+                 *, quiet: bool = False) -> None:
+        self.scenario = scenario
+        self.scenario_path = scenario_path
+        self.run_dir = run_dir
+        self.overrides = overrides
+        self.quiet = quiet
+        self.ctx = zmq.Context()
+        self.drops = DropCounter()
+        self.stopping = False
+        self.stop_reason: str | None = None
+        self.children: dict[str, Child] = {}
+        self.progress = ProgressLine()
+        self.security = None
+
+    # ------------------------------------------------------------- start
+    def _plan(self) -> None:
+        sc = self.scenario
+        self.children["turn"] = Child("turn", "turn", None, sc.nodes.turn)
+        self.children["perception"] = Child("perception", "perception", None, sc.nodes.perception)
+        for r in sc.robots:
+            if r.policy != "external":
+                name = f"policy.{r.name}"
+                self.children[name] = Child(name, "policy", r.name, sc.nodes.policy)
+        self.children["sim"] = Child("sim", "sim", None, None)
+
+    def _command(self, child: Child) -> list[str]:
+        cmd = [sys.executable, "-m", "robot_mirror", "node", child.kind, "--scenario", self.scenario_path,
+               "--endpoints", self.endpoints.to_json(), "--name", child.name]
+        if child.robot:
+            cmd += ["--robot", child.robot]
+        for item in self.overrides:
+            cmd += ["--set", item]
+        return cmd
+
+    def _spawn(self, child: Child) -> None:
+        logs = self.run_dir / "logs"
+        logs.mkdir(exist_ok=True)
+        child.log_path = logs / f"{child.name}.log"
+        log = open(child.log_path, "ab")
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        child.proc = subprocess.Popen(self._command(child), stdin=subprocess.DEVNULL, stdout=log,
+                                      stderr=subprocess.STDOUT, env=env)
+        log.close()
+        child.hello = False
+        child.last_heard = time.monotonic()
+        child.restart_at = None
+
+    def _last_log_line(self, child: Child) -> str:
+        try:
+            lines = [l.strip() for l in child.log_path.read_text(errors="replace").splitlines() if l.strip()]
+        except (OSError, AttributeError):
+            return ""
+        lines = [l for l in lines if not l.startswith("pybullet build time")]
+        return lines[-1] if lines else ""
+
+    # --------------------------------------------------------------- run
+    def run(self) -> dict:
+        sc = self.scenario
+        from robot_mirror.launch.security import Security
+
+        self.security = Security.for_scenario(sc)
+        self.endpoints = Endpoints.allocate(sc.bus.interface)
+        self.endpoints.save(self.run_dir / "endpoints.json")
+        self.control = make_socket(self.ctx, zmq.ROUTER)
+        self.security.server(self.control)
+        bind(self.control, self.endpoints.control, "control")
+        self.state_sub = make_socket(self.ctx, zmq.SUB)
+        self.state_sub.setsockopt(zmq.SUBSCRIBE, b"state")
+        self.state_sub.setsockopt(zmq.CONFLATE, 1)
+        self.security.client(self.state_sub)
+        self.state_sub.connect(self.endpoints.state)
+        self.summary = RunSummary(self.run_dir, sc, "multiprocess", self.overrides)
+        self._plan()
+        old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            for child in self.children.values():
+                self._spawn(child)
+            self._await_hellos()
+            self._announce_external()
+            self._loop()
+        except RobotMirrorError as exc:
+            self.summary.finish(False, f"error: {exc}")
+            raise
+        finally:
+            self._shutdown()
+            for s, handler in old.items():
+                signal.signal(s, handler)
+            self.progress.clear()
+            self.ctx.destroy(linger=0)
+        return self.summary.data
+
+    def _on_signal(self, signum, frame) -> None:
+        self.stopping = True
+        self.stop_reason = "interrupted"
+
+    def _await_hellos(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not all(c.hello for c in self.children.values()):
+            if self.stopping:
+                return
+            self._receive(100)
+            for child in self.children.values():
+                code = child.proc.poll()
+                if code is not None and not child.hello:
+                    raise RobotMirrorError(f"node '{child.name}' failed to start (exit {code}): "
+                                           f"{self._last_log_line(child) or 'no output'}")
+            if time.monotonic() > deadline:
+                late = [c.name for c in self.children.values() if not c.hello]
+                raise RobotMirrorError(f"nodes did not start within {START_TIMEOUT:.0f} s: {', '.join(late)}")
+
+    def _announce_external(self) -> None:
+        external = [r.name for r in self.scenario.robots if r.policy == "external"]
+        if external:
+            print(f"waiting up to {self.scenario.bus.controller_timeout:.0f} s for external controller(s) for "
+                  f"{', '.join(external)}: endpoints in {self.run_dir / 'endpoints.json'} "
+                  f"(cmd {self.endpoints.cmd}, obs {self.endpoints.obs})", flush=True)
+
+    def _loop(self) -> None:
+        last_beat = 0.0
+        while not self.stopping:
+            self._receive(50)
+            now = time.monotonic()
+            if now - last_beat >= HEARTBEAT_INTERVAL:
+                last_beat = now
+                for child in self.children.values():
+                    if child.hello:
+                        send(self.control, "heartbeat", "heartbeat", identity=child.name.encode(),
+                             fields={"node": "supervisor", "state": "running"})
+            self._watch(now)
+            self._show_progress()
+
+    def _receive(self, timeout_ms: int) -> None:
+        if not self.control.poll(timeout_ms):
+            return
+        while True:
+            identity, msg = recv(self.control, self.drops, "control", routed=True)
+            if identity is None and msg is None:
+                return
+            child = self.children.get(identity.decode(errors="replace")) if identity else None
+            if child is None or msg is None:
+                continue
+            child.last_heard = time.monotonic()
+            if msg.kind == "hello":
+                child.hello = True
+            elif msg.kind == "episode":
+                self._episode(msg)
+            elif msg.kind == "error":
+                raise RobotMirrorError(msg.fields["message"])
+
+    def _episode(self, msg) -> None:
+        episode = msg.fields["summary"]
+        episode["restarts"] = {c.name: c.restarts for c in self.children.values() if c.restarts}
+        self.summary.add(episode)
+        self.progress.clear()
+        if not self.quiet:
+            print(_episode_line(episode), flush=True)
+        if msg.fields["last"]:
+            self.summary.finish(True)
+            self.stopping = True
+            self.stop_reason = None
+
+    def _watch(self, now: float) -> None:
+        for child in self.children.values():
+            if child.restart_at is not None:
+                if now >= child.restart_at:
+                    self._spawn(child)
+                continue
+            code = child.proc.poll()
+            silent = child.hello and now - child.last_heard > LIVENESS * HEARTBEAT_INTERVAL
+            if code is None and not silent:
+                continue
+            if code is None:  # hung: kill it, then treat like a crash
+                child.proc.kill()
+                child.proc.wait()
+                code = "hung"
+            reason = f"exit {code}" if code != "hung" else "no heartbeat"
+            if child.policy is None:
+                raise RobotMirrorError(f"the sim process stopped ({reason}): "
+                                       f"{self._last_log_line(child) or 'no output'}; partial summary kept")
+            if child.restarts >= child.policy.max_restarts:
+                raise RobotMirrorError(f"node '{child.name}' stopped ({reason}) and its restart limit "
+                                       f"({child.policy.max_restarts}) is used up: {self._last_log_line(child)}")
+            delay = min(child.policy.backoff * (2 ** child.restarts), child.policy.backoff_max)
+            child.restarts += 1
+            child.history.append({"at": now, "reason": reason})
+            child.restart_at = now + delay
+            if not self.quiet:
+                self.progress.clear()
+                print(f"node '{child.name}' stopped ({reason}); restart {child.restarts}/"
+                      f"{child.policy.max_restarts} in {delay:.1f} s", flush=True)
+
+    def _show_progress(self) -> None:
+        if self.quiet or not self.progress.live:
+            return
+        _, msg = recv(self.state_sub, self.drops, "state")
+        if msg is None or msg.kind != "state":
+            return
+        self.progress.update(f"episode {msg.fields['episode'] + 1}/{self.scenario.episodes}  "
+                             f"t={msg.t_sim:6.1f}s  holder {msg.fields['holder'] or '-':<8}"
+                             + (f"  restarts {sum(c.restarts for c in self.children.values())}"
+                                if any(c.restarts for c in self.children.values()) else ""))
+
+    # -------------------------------------------------------------- stop
+    def _shutdown(self) -> None:
+        order = [c for c in self.children.values() if c.kind == "policy"] + [
+            self.children[k] for k in ("perception", "turn", "sim") if k in self.children]
+        for child in order:
+            if child.proc is not None and child.proc.poll() is None:
+                send(self.control, "stop", "stop", identity=child.name.encode(),
+                     fields={"reason": self.stop_reason or "run complete"})
+        deadline = time.monotonic() + STOP_GRACE
+        for child in order:
+            if child.proc is None:
+                continue
+            try:
+                child.proc.wait(timeout=max(0.05, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.proc.terminate()
+                try:
+                    child.proc.wait(timeout=1.0)
+                except subprocess.TimeoutExpired:
+                    child.proc.kill()
+                    child.proc.wait()
+        if not self.summary.data["complete"]:
+            self.summary.finish(False, self.stop_reason or self.summary.data.get("stopped_because") or "stopped")

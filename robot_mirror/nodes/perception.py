@@ -1,0 +1,65 @@
+"""The perception process: world state in, one observation per robot out.
+
+It is the only path by which a policy learns about its partner, and it
+delivers the partner *as observed* (robot_mirror/perception.py): observer
+frame, noise, delay, drops. A re-sent state (lock-step) is answered with the
+same observations, so the delay line never advances twice for one tick.
+"""
+
+from __future__ import annotations
+
+import zmq
+
+from robot_mirror.bus.transport import recv
+from robot_mirror.nodes.base import Node
+from robot_mirror.nodes.sim import decode_state
+from robot_mirror.nodes.wire import encode_obs
+from robot_mirror.observation import build_observation
+from robot_mirror.perception import make_observers
+from robot_mirror.sim.spec import RobotSpec
+
+
+class PerceptionNode(Node):
+    kind = "perception"
+
+    def setup(self) -> None:
+        self.sub = self.connected(zmq.SUB, self.endpoints.state, subscribe=b"state")
+        self.pub = self.bound(zmq.PUB, self.endpoints.obs, "obs")
+        self.poller.register(self.sub, zmq.POLLIN)
+        self.specs = [RobotSpec.from_config(r, self.scenario.base_dir) for r in self.scenario.robots]
+        self._key: tuple[int, int] | None = None
+        self._episode: int | None = None
+        self._sent: list[list] = []
+
+    def tick(self) -> None:
+        if self.sub not in self.poll():
+            return
+        latest = None
+        while True:  # newest state wins; older ones are superseded
+            _, msg = recv(self.sub, self.drops, "state")
+            if msg is None:
+                break
+            if msg.kind == "state":
+                latest = msg
+        if latest is None:
+            return
+        key = (latest.fields["episode"], latest.tick)
+        if key != self._key:
+            self._key = key
+            self._sent = self._observe(latest)
+        for frames in self._sent:
+            try:
+                self.pub.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                pass
+
+    def _observe(self, msg) -> list[list]:
+        state = decode_state(msg)
+        if state.episode != self._episode:
+            self._episode = state.episode
+            self.observers = make_observers(self.scenario, self.specs, state.seed)
+        return [
+            encode_obs(name, build_observation(state, name, self.observers[name]),
+                       tick=state.tick, episode=state.episode, seq=self.next_seq())
+            for name in state.arms
+        ]

@@ -1,0 +1,81 @@
+"""A policy process for one robot: observations in, commands out.
+
+It answers every tick exactly once; a repeated observation (the sim re-sent
+an unanswered state) gets the same command again, so the policy's internal
+state never advances twice for one tick. It connects to the sim under the
+identity ``policy.<robot>``: a restarted policy takes its arm back at once.
+"""
+
+from __future__ import annotations
+
+import zmq
+
+from robot_mirror.bus.codec import encode
+from robot_mirror.bus.transport import recv
+from robot_mirror.nodes.base import Node
+from robot_mirror.nodes.wire import decode_obs
+
+
+class PolicyNode(Node):
+    kind = "policy"
+
+    def __init__(self, *args, robot: str, **kwargs) -> None:
+        super().__init__(*args, name=f"policy.{robot}", **kwargs)
+        self.robot = robot
+
+    def setup(self) -> None:
+        from robot_mirror.policies import make_policy
+        from robot_mirror.sim.kinematics import Kinematics
+        from robot_mirror.sim.spec import RobotSpec
+        from robot_mirror.sim.tasks import make_task
+
+        sc = self.scenario
+        specs = [RobotSpec.from_config(r, sc.base_dir) for r in sc.robots]
+        spec = next(s for s in specs if s.name == self.robot)
+        task = make_task(sc.task, specs)
+        self.kinematics = Kinematics(spec, home_reach=task.home_reach(spec))
+        self.policy = make_policy(sc.robot(self.robot).policy, spec, sc, self.kinematics)
+        self.sub = self.connected(zmq.SUB, self.endpoints.obs, subscribe=f"obs.{self.robot}".encode())
+        self.cmd = self.connected(zmq.DEALER, self.endpoints.cmd, identity=self.name)
+        self.poller.register(self.sub, zmq.POLLIN)
+        self._key: tuple[int, int] | None = None
+        self._episode: int | None = None
+        self._frames: list | None = None
+
+    def tick(self) -> None:
+        events = self.poll()
+        while True:  # replies are informational for a built-in policy
+            _, reply = recv(self.cmd, self.drops, "reply")
+            if reply is None:
+                break
+        if self.sub not in events:
+            return
+        latest = None
+        while True:
+            _, msg = recv(self.sub, self.drops, "obs")
+            if msg is None:
+                break
+            if msg.kind == "obs" and msg.robot == self.robot:
+                latest = msg
+        if latest is None:
+            return
+        key = (latest.fields["episode"], latest.tick)
+        if key != self._key:
+            self._key = key
+            if latest.fields["episode"] != self._episode:
+                self._episode = latest.fields["episode"]
+                self.policy.reset()
+            command = self.policy.act(decode_obs(latest))
+            self._frames = encode("cmd", "cmd", robot=self.robot, seq=self.next_seq(), tick=latest.tick,
+                                  t_sim=latest.t_sim, fields={"mode": "joint", "gripper": float(command.gripper),
+                                                              "turn": command.turn},
+                                  arrays={"q_target": command.q_target})
+        try:
+            self.cmd.send_multipart(self._frames, flags=zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            pass
+
+    def teardown(self) -> None:
+        kin = getattr(self, "kinematics", None)
+        if kin is not None:
+            kin.close()

@@ -1,0 +1,417 @@
+"""The sim process: owns PyBullet, applies the latest accepted command per
+robot, steps, and publishes the world state every control tick.
+
+Lock-step: the state of tick k is published (and re-sent every
+``RESEND_S`` until answered, which doubles as the readiness handshake: the
+first tick completes only once every subscriber is connected); the sim
+steps only after every live policy answered tick k and the arbiter decided
+the turn for it. A policy that misses ``command_timeout`` is marked absent
+(its arm holds still) and stops being waited for until it speaks again.
+
+Real-time: paced to the wall clock times ``realtime_factor``; the latest
+command per robot is applied; a late one reuses the previous; an arm
+without commands for ``watchdog`` s is held still. Misses are counted.
+
+The shared-zone rule is enforced here, not trusted to policies: a command
+that would bring a non-holding arm into the zone is refused (the arm holds
+still) and answered with ``refused_zone``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import zmq
+
+from robot_mirror.bus.transport import recv, send
+from robot_mirror.commands import ArmCommand
+from robot_mirror.env import TurnTakingEnv
+from robot_mirror.nodes.base import Node
+from robot_mirror.observation import WorldState
+from robot_mirror.turns import TurnEvent
+
+RESEND_S = 0.25      # lock-step: re-send an unanswered state this often
+TURN_RETRY_S = 0.5   # re-ask a silent arbiter this often
+CLAIM_TIMEOUT = 2.0  # wall s of silence after which another controller may take an arm over
+
+
+@dataclass
+class RobotLink:
+    """What the sim knows about the controller of one robot."""
+
+    name: str
+    owner: bytes | None = None
+    last_wall: float = 0.0
+    last_sim: float = 0.0
+    command: ArmCommand | None = None
+    command_tick: int = -1
+    absent: bool = False
+    pending_turn: str = ""
+    counters: dict = field(default_factory=lambda: {
+        "commands": 0, "refused_zone": 0, "clamped": 0, "busy": 0, "deadline_misses": 0,
+        "watchdog_trips": 0})
+
+
+class RemoteArbiter:
+    """Stands in for :class:`~robot_mirror.turns.TurnArbiter` inside the env,
+    asking the turn process instead of deciding."""
+
+    def __init__(self, node: "SimNode", robots: list[str], first: str) -> None:
+        self.node = node
+        self.robots = robots
+        self.holder: str | None = None
+        self.next: str = first
+
+    def update(self, t, has_work, last_heard=None, release_requests=frozenset(), requests=frozenset()):
+        node = self.node
+        env = node.env
+        fields = {
+            "episode": env.episode, "has_work": {k: bool(v) for k, v in has_work.items()},
+            "release": sorted(release_requests), "request": sorted(requests),
+            "last_heard": {n: float(l.last_sim) for n, l in node.links.items()},
+            "holder": self.holder or "", "next": self.next or "",
+        }
+        reply = node.ask_arbiter(env.tick, t, fields)
+        if reply is None:  # real-time and no decision yet: keep the last one
+            return []
+        self.holder = reply.fields["holder"] or None
+        self.next = reply.fields["next"] or self.next
+        return [TurnEvent(e["t"], e["kind"], e["robot"], e.get("reason", "")) for e in reply.fields["events"]]
+
+
+class SimNode(Node):
+    kind = "sim"
+
+    def setup(self) -> None:
+        sc = self.scenario
+        self.pub = self.bound(zmq.PUB, self.endpoints.state, "state")
+        self.cmd = self.bound(zmq.ROUTER, self.endpoints.cmd, "cmd")
+        self.turn_rpc = self.connected(zmq.DEALER, self.endpoints.turn_rpc, identity="sim")
+        self.poller.register(self.cmd, zmq.POLLIN)
+        self.poller.register(self.turn_rpc, zmq.POLLIN)
+        self.lockstep = sc.bus.mode == "lockstep"
+        self.env = TurnTakingEnv(sc, arbiter_factory=lambda robots, first: RemoteArbiter(self, robots, first))
+        self.links = {name: RobotLink(name) for name in self.env.robot_names}
+        self.guard = ZoneGuard(self.env)
+        self.episode_index = 0
+        self.finished = False
+        self.state_msg: list | None = None
+        self.pending_reset = True
+        self._turn_reply = None
+        self._last_publish = 0.0
+        self._next_wall: float | None = None
+        self._resends = 0
+
+    # ------------------------------------------------------------ arbiter
+    def ask_arbiter(self, tick: int, t: float, fields: dict):
+        send(self.turn_rpc, "turn_query", "turn_query", seq=self.next_seq(), tick=tick, t_sim=t, fields=fields)
+        if not self.lockstep:
+            reply = None
+            while True:  # newest decision wins
+                _, msg = recv(self.turn_rpc, self.drops, "turn_rpc")
+                if msg is None:
+                    break
+                if msg.kind == "turn" and msg.fields["episode"] == fields["episode"]:
+                    reply = msg
+            return reply
+        asked = time.monotonic()
+        while not self.stopping:
+            if self.turn_rpc in self.poll(50):
+                _, msg = recv(self.turn_rpc, self.drops, "turn_rpc")
+                if msg is not None and msg.kind == "turn" and msg.tick == tick \
+                        and msg.fields["episode"] == fields["episode"]:
+                    return msg
+            self._service_control_now()
+            if time.monotonic() - asked > TURN_RETRY_S:  # arbiter restarting: ask again
+                send(self.turn_rpc, "turn_query", "turn_query", seq=self.next_seq(), tick=tick, t_sim=t,
+                     fields=fields)
+                asked = time.monotonic()
+        raise _Stopped()
+
+    def _service_control_now(self) -> None:
+        self._service_control()
+
+    # --------------------------------------------------------------- loop
+    def tick(self) -> None:
+        try:
+            self._tick()
+        except _Stopped:
+            self.stopping = True
+
+    def _tick(self) -> None:
+        if self.finished:
+            self.poll(50)
+            self._drain_commands()
+            return
+        if self.pending_reset:
+            self._start_episode()
+            return
+        if self.lockstep:
+            self._lockstep_tick()
+        else:
+            self._realtime_tick()
+
+    def _start_episode(self) -> None:
+        sc = self.scenario
+        for link in self.links.values():
+            link.command, link.command_tick, link.pending_turn = None, -1, ""
+            link.last_sim = 0.0
+        self.env.reset(seed=sc.seed + self.episode_index)
+        self.pending_reset = False
+        self._next_wall = None
+        self.publish_state([])
+
+    def publish_state(self, events: list[dict]) -> None:
+        state = self.env.world_state(events)
+        self.state_msg = encode_state(state, self.next_seq())
+        self._publish()
+
+    def _publish(self) -> None:
+        try:
+            self.pub.send_multipart(self.state_msg, flags=zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            pass
+        self._last_publish = time.monotonic()
+
+    # ----------------------------------------------------------- commands
+    def _drain_commands(self) -> None:
+        while True:
+            identity, msg = recv(self.cmd, self.drops, "cmd", routed=True)
+            if identity is None and msg is None:
+                return
+            if msg is not None and identity is not None:
+                self._accept(identity, msg)
+            elif identity is not None:
+                send(self.cmd, "reply", "reply", identity=identity, robot=self.env.robot_names[0],
+                     fields={"ok": False, "code": "bad_message", "message": "malformed message dropped",
+                             "clamped": 0, "ack": -1})
+
+    def _reply(self, identity: bytes, robot: str, ok: bool, code: str, message: str, clamped: int, ack: int) -> None:
+        send(self.cmd, "reply", "reply", identity=identity, robot=robot, seq=self.next_seq(), tick=self.env.tick,
+             fields={"ok": ok, "code": code, "message": message, "clamped": clamped, "ack": ack})
+
+    def _accept(self, identity: bytes, msg) -> None:
+        if msg.kind == "hello":  # a controller announcing itself
+            return
+        if msg.kind != "cmd":
+            self.drops.record(_unexpected(msg.kind), "cmd")
+            return
+        robot = msg.robot
+        link = self.links.get(robot)
+        if link is None:
+            self._reply(identity, robot, False, "unknown_robot",
+                        f"no robot '{robot}'; robots: {', '.join(self.links)}", 0, msg.seq)
+            return
+        now = time.monotonic()
+        if link.owner is not None and link.owner != identity and now - link.last_wall < CLAIM_TIMEOUT:
+            link.counters["busy"] += 1
+            self._reply(identity, robot, False, "busy",
+                        f"robot '{robot}' already has a controller; one controller per arm", 0, msg.seq)
+            return
+        link.owner = identity
+        link.last_wall = now
+        link.absent = False
+        if self.lockstep and 0 <= msg.tick < self.env.tick:
+            return  # an answer to a tick already stepped (a re-sent state); ignore
+        cmd = self._to_command(robot, msg)
+        n_clamped = 0
+        if cmd.q_target is not None:
+            arm = self.env.arms[robot]
+            clamped, _ = arm.clamp(cmd.q_target)
+            n_clamped = int(np.sum(clamped != cmd.q_target))
+            link.counters["clamped"] += int(n_clamped > 0)
+        code, ok, text = ("clamped", True, f"{n_clamped} joint target(s) clamped") if n_clamped else ("ok", True, "")
+        if self.guard.refuses(robot, cmd):
+            link.counters["refused_zone"] += 1
+            cmd = ArmCommand(q_target=self.env.world_state().arms[robot].q.copy(), gripper=cmd.gripper,
+                             turn=cmd.turn)
+            code, ok, text = "refused_zone", False, f"'{robot}' does not hold the turn; the shared zone is closed to it"
+        if cmd.turn:
+            link.pending_turn = cmd.turn
+        link.command = cmd
+        link.command_tick = msg.tick if msg.tick >= 0 else self.env.tick
+        link.last_sim = self.env.t
+        link.counters["commands"] += 1
+        self._reply(identity, robot, ok, code, text, n_clamped, msg.seq)
+
+    def _to_command(self, robot: str, msg) -> ArmCommand:
+        gripper = float(msg.fields["gripper"])
+        turn = msg.fields["turn"]
+        if msg.fields["mode"] == "ee":
+            q_now = self.env.world_state().arms[robot].q
+            q, _, _ = self.env.twin(robot).ik(np.asarray(msg.arrays["ee_pose"], float), q_now, iterations=2)
+            return ArmCommand(q_target=q, gripper=gripper, turn=turn)
+        q = np.array(msg.arrays["q_target"], dtype=float)
+        dof = self.env.arms[robot].dof
+        if q.shape != (dof,):
+            q = np.resize(q, dof)  # wrong length: treated as clamped to the arm's joints
+        return ArmCommand(q_target=q, gripper=gripper, turn=turn)
+
+    # --------------------------------------------------------- lock-step
+    def _lockstep_tick(self) -> None:
+        tick = self.env.tick
+        sc = self.scenario
+        waiting_since = time.monotonic()
+        while not self.stopping:
+            waiting = [l for l in self.links.values() if not l.absent and l.command_tick < tick]
+            if not waiting:
+                break
+            self.poll(20)
+            self._drain_commands()
+            self._service_control()
+            now = time.monotonic()
+            if now - self._last_publish > RESEND_S:
+                self._publish()
+            if now - waiting_since > sc.bus.command_timeout:
+                for link in waiting:
+                    link.absent = True
+                    link.counters["deadline_misses"] += 1
+                break
+        if self.stopping:
+            return
+        self._step()
+
+    # ---------------------------------------------------------- real time
+    def _realtime_tick(self) -> None:
+        dt_wall = self.env.control_dt / self.scenario.bus.realtime_factor
+        now = time.monotonic()
+        if self._next_wall is None:
+            self._next_wall = now
+        while now < self._next_wall and not self.stopping:
+            self.poll(max(1, int((self._next_wall - now) * 1000)))
+            self._drain_commands()
+            now = time.monotonic()
+        if now - self._next_wall > dt_wall:  # the sim itself fell behind
+            self._next_wall = now
+        self._next_wall += dt_wall
+        self._drain_commands()
+        for link in self.links.values():
+            if link.command is not None and link.command_tick < self.env.tick - 1:
+                link.counters["deadline_misses"] += 1
+            if link.command is not None and now - link.last_wall > self.scenario.bus.watchdog:
+                if not link.absent:
+                    link.counters["watchdog_trips"] += 1
+                link.absent = True
+                link.command = ArmCommand(q_target=self.env.world_state().arms[link.name].q.copy(),
+                                          gripper=link.command.gripper)
+        self._step()
+
+    # -------------------------------------------------------------- step
+    def _step(self) -> None:
+        actions = {}
+        for name, link in self.links.items():
+            cmd = link.command
+            if cmd is None:
+                continue
+            actions[name] = ArmCommand(q_target=cmd.q_target, gripper=cmd.gripper, turn=link.pending_turn)
+            link.pending_turn = ""
+        _, _, terminated, truncated, info = self.env.step(actions)
+        self.publish_state(info["events"])
+        if terminated or truncated:
+            self._end_episode()
+
+    def _end_episode(self) -> None:
+        sc = self.scenario
+        summary = {"index": self.episode_index, "seed": sc.seed + self.episode_index,
+                   **self.env.episode_summary(), "bus": self.bus_counters()}
+        last = self.episode_index + 1 >= sc.episodes
+        self.say("episode", fields={"index": self.episode_index, "summary": summary, "last": last})
+        self.episode_index += 1
+        for link in self.links.values():
+            link.counters = RobotLink(link.name).counters
+        if last:
+            self.finished = True
+        else:
+            self.pending_reset = True
+
+    def bus_counters(self) -> dict:
+        return {
+            "robots": {n: dict(l.counters) for n, l in self.links.items()},
+            "dropped_messages": self.drops.as_dict(),
+        }
+
+    def teardown(self) -> None:
+        env = getattr(self, "env", None)
+        if env is not None:
+            env.close()
+
+
+class ZoneGuard:
+    """Would this command bring a non-holding arm into the shared zone?
+    Checked on the arm's kinematic twin at the commanded joint angles."""
+
+    def __init__(self, env: TurnTakingEnv) -> None:
+        from robot_mirror.sim.zone_probe import ZoneProbe
+
+        self.env = env
+        self.probes = {n: ZoneProbe(env.twin(n).client, env.task.zone) for n in env.robot_names}
+
+    def refuses(self, robot: str, cmd: ArmCommand) -> bool:
+        env = self.env
+        if cmd.q_target is None or env.arbiter.holder == robot:
+            return False
+        if env.world_state().arms[robot].in_zone:
+            return False  # already inside (turn just lost): let it move out
+        twin = env.twin(robot)
+        twin.set_q(np.clip(cmd.q_target, twin.lower, twin.upper))
+        return self.probes[robot].arm_inside(twin.arm)
+
+
+class _Stopped(Exception):
+    pass
+
+
+def _unexpected(kind: str):
+    from robot_mirror.bus.codec import MalformedMessage
+
+    return MalformedMessage("kind", f"'{kind}' is not accepted on the cmd socket")
+
+
+def encode_state(state: WorldState, seq: int) -> list:
+    from robot_mirror.bus.codec import encode
+
+    arrays = {"blocks": state.blocks}
+    arms = {}
+    for name, arm in state.arms.items():
+        arrays[f"{name}/q"] = arm.q
+        arrays[f"{name}/dq"] = arm.dq
+        arrays[f"{name}/ee_pose"] = arm.ee_pose
+        arrays[f"{name}/keypoints"] = arm.keypoints
+        arms[name] = {"holding": int(arm.holding), "in_zone": bool(arm.in_zone), "gripper": float(arm.gripper)}
+    task = {n: _plain(obs) for n, obs in state.task_obs.items()}
+    return encode("state", "state", seq=seq, t_sim=state.t, tick=state.tick, fields={
+        "robots": list(state.arms), "holder": state.holder, "episode": state.episode, "seed": state.seed,
+        "arms": arms, "task": task, "events": [_plain(e) for e in state.events], "done": state.done,
+    }, arrays=arrays)
+
+
+def decode_state(msg) -> WorldState:
+    from robot_mirror.observation import ArmState
+
+    arms = {}
+    for name in msg.fields["robots"]:
+        info = msg.fields["arms"][name]
+        arms[name] = ArmState(
+            q=np.array(msg.arrays[f"{name}/q"]), dq=np.array(msg.arrays[f"{name}/dq"]),
+            ee_pose=np.array(msg.arrays[f"{name}/ee_pose"]), gripper=float(info["gripper"]),
+            keypoints=np.array(msg.arrays[f"{name}/keypoints"]), holding=int(info["holding"]),
+            in_zone=bool(info["in_zone"]),
+        )
+    return WorldState(t=msg.t_sim, tick=msg.tick, episode=msg.fields["episode"], seed=msg.fields["seed"],
+                      holder=msg.fields["holder"], arms=arms, blocks=np.array(msg.arrays["blocks"]),
+                      task_obs=msg.fields["task"], events=msg.fields["events"], done=msg.fields["done"])
+
+
+def _plain(value):
+    """Plain msgpack-able values (numpy arrays and scalars to lists/numbers)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

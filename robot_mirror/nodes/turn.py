@@ -1,0 +1,60 @@
+"""The turn arbiter process: holds the turn token.
+
+For every ``turn_query`` from the sim it applies the rules of
+robot_mirror/turns.py (grant in order to robots with work, release on
+request, reclaim from a holder silent longer than ``silence_timeout``) and
+answers with a ``turn`` message, which it also publishes for everyone. The
+query carries the last decided holder and turn order, so a restarted
+arbiter resumes exactly where the last one stopped.
+"""
+
+from __future__ import annotations
+
+import zmq
+
+from robot_mirror.bus.transport import recv, send
+from robot_mirror.nodes.base import Node
+from robot_mirror.turns import TurnArbiter
+
+
+class TurnNode(Node):
+    kind = "turn"
+
+    def setup(self) -> None:
+        self.rpc = self.bound(zmq.ROUTER, self.endpoints.turn_rpc, "turn_rpc")
+        self.pub = self.bound(zmq.PUB, self.endpoints.turn, "turn")
+        self.poller.register(self.rpc, zmq.POLLIN)
+        sc = self.scenario
+        self.robots = sc.robot_names
+        self.first = sc.task.first or self.robots[0]
+        self.silence_timeout = sc.bus.silence_timeout
+
+    def tick(self) -> None:
+        if self.rpc not in self.poll():
+            return
+        while True:
+            identity, msg = recv(self.rpc, self.drops, "turn_rpc", routed=True)
+            if identity is None and msg is None:
+                return
+            if msg is None or msg.kind != "turn_query":
+                continue
+            self._answer(identity, msg)
+
+    def _answer(self, identity: bytes, msg) -> None:
+        f = msg.fields
+        arbiter = TurnArbiter(self.robots, first=self.first, silence_timeout=self.silence_timeout)
+        arbiter.restore(f["holder"] or None, f["next"] or None)
+        has_work = {r: bool(f["has_work"].get(r, False)) for r in self.robots}
+        last_heard = {r: float(v) for r, v in f["last_heard"].items() if r in self.robots}
+        events = arbiter.update(msg.t_sim, has_work, last_heard,
+                                release_requests=set(f["release"]), requests=set(f["request"]))
+        fields = {
+            "holder": arbiter.holder or "", "event": events[-1].kind if events else "none",
+            "reason": events[-1].reason if events else "", "episode": f["episode"],
+            "events": [{"t": e.t, "kind": e.kind, "robot": e.robot, "reason": e.reason} for e in events],
+            "next": arbiter.next_robot or "",
+        }
+        common = dict(seq=self.next_seq(), tick=msg.tick, t_sim=msg.t_sim, fields=fields)
+        send(self.rpc, "turn", "turn", identity=identity, **common)
+        if events:
+            send(self.pub, "turn", "turn", **common)
