@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import reprlib
 import sys
 import threading
 import time
@@ -148,9 +149,16 @@ def _matches_type(x: Any, types: Tuple[type, ...]) -> bool:
     return False
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 3
+_REPR.maxstring = _REPR.maxother = 60
+
+
 def _short(value: Any, limit: int = 60) -> str:
-    """repr() cut to ``limit`` characters, so hostile values keep log lines short."""
-    text = repr(value)
+    """A depth- and length-limited repr cut to ``limit`` characters, so hostile
+    values (huge, or nested ~1000 deep) keep log lines short and cannot hit the
+    recursion limit."""
+    text = _REPR.repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -246,6 +254,8 @@ def _check_field_value(compiled: CompiledKind, name: str, spec: FieldSpec, value
         raise MalformedMessage("field_value", f"{kind} field {name!r} must be one of {list(spec.choices)}, got {_short(value, 60)}")
     if spec.lo is not None and value < spec.lo or spec.hi is not None and value > spec.hi:
         raise MalformedMessage("field_value", f"{kind} field {name!r} must be in [{spec.lo}, {spec.hi}], got {value!r}")
+    if isinstance(value, (dict, list)):
+        _check_nested(kind, name, value, 0)
     pattern = compiled.patterns.get(name)
     if isinstance(value, list):
         for item in value:
@@ -255,6 +265,30 @@ def _check_field_value(compiled: CompiledKind, name: str, spec: FieldSpec, value
                 raise MalformedMessage("field_value", f"{kind} field {name!r} item {_short(item, 40)} must match {pattern.pattern}")
     elif pattern is not None and isinstance(value, str) and not pattern.fullmatch(value):
         raise MalformedMessage("field_value", f"{kind} field {name!r} value {_short(value, 40)} must match {pattern.pattern}")
+
+
+#: Deepest nesting allowed inside a map- or array-typed field.
+MAX_FIELD_DEPTH = 32
+
+
+def _check_nested(kind: str, name: str, value: Any, depth: int) -> None:
+    """Plain data only inside map/array fields: str keys, finite floats,
+    str/int/bool/nil leaves (no bin, no ext), bounded depth."""
+    if depth > MAX_FIELD_DEPTH:
+        raise MalformedMessage("field", f"{kind} field {name!r} is nested deeper than {MAX_FIELD_DEPTH}")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise MalformedMessage("field", f"{kind} field {name!r} has a non-str key {_short(key, 40)}")
+            _check_nested(kind, name, item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check_nested(kind, name, item, depth + 1)
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise MalformedMessage("field", f"{kind} field {name!r} contains NaN or infinity")
+    elif value is not None and not isinstance(value, (str, int)):  # bool is an int
+        raise MalformedMessage("field", f"{kind} field {name!r} contains a {type(value).__name__}")
 
 
 def _robots_of(compiled: CompiledKind, fields: Mapping[str, Any]) -> Tuple[str, ...]:
@@ -362,7 +396,9 @@ def _all_finite(arr: np.ndarray) -> bool:
     sum is not finite (non-finite input, or overflow of huge finite values)
     does the exact element-wise test decide.
     """
-    if math.isfinite(np.add.reduce(arr, axis=None)):
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = np.add.reduce(arr, axis=None)
+    if math.isfinite(total):
         return True
     return bool(np.isfinite(arr).all())
 
@@ -515,8 +551,12 @@ def _plain(value: Any) -> Any:
     validator understand, so callers can pass ``np.float32(0.5)``."""
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
     return value
 
 

@@ -13,8 +13,9 @@ Conventions used throughout:
 * lengths in metres, angles in radians, times in seconds;
 * a pose is 7 numbers ``x, y, z, qx, qy, qz, qw`` (position then unit
   quaternion in scalar-last order, the PyBullet convention);
-* ``state`` is in the world frame; ``obs`` and ``cmd`` are in the base frame of
-  the robot they concern (the observer / the commanded arm).
+* everything is in the world frame except what a robot perceives of its
+  partner (``obs`` arrays ``seen_partner_*``), which is in the observer's
+  base frame.
 """
 
 from __future__ import annotations
@@ -174,6 +175,7 @@ HEARTBEAT = KindSpec(
         "node": _f(str, "unique node name", pattern=r".{1,64}"),
         "state": _f(str, "free-form life-cycle state, e.g. \"starting\", "
                     "\"running\", \"stopping\""),
+        "drops": _f(int, "malformed messages this node has dropped so far", lo=0),
     },
 )
 

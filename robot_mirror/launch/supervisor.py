@@ -46,6 +46,7 @@ class Child:
     last_heard: float = 0.0
     hello: bool = False
     restart_at: float | None = None
+    drops: int = 0
     log_path: Path | None = None
     history: list = field(default_factory=list)
 
@@ -65,6 +66,7 @@ class Supervisor:
         self.children: dict[str, Child] = {}
         self.progress = ProgressLine()
         self.security = None
+        self._live: dict = {}
 
     # ------------------------------------------------------------- start
     def _plan(self) -> None:
@@ -98,6 +100,15 @@ class Supervisor:
         child.hello = False
         child.last_heard = time.monotonic()
         child.restart_at = None
+
+    def _write_pids(self) -> None:
+        """RUN/processes.json: the live node processes (for users and tests)."""
+        from robot_mirror.runner import write_json_atomic
+
+        write_json_atomic(self.run_dir / "processes.json", {
+            "supervisor": os.getpid(),
+            "nodes": {c.name: c.proc.pid for c in self.children.values() if c.proc is not None},
+        })
 
     def _last_log_line(self, child: Child) -> str:
         try:
@@ -140,6 +151,8 @@ class Supervisor:
             for s, handler in old.items():
                 signal.signal(s, handler)
             self.progress.clear()
+            if self.security is not None:
+                self.security.close()
             self.ctx.destroy(linger=0)
         return self.summary.data
 
@@ -179,7 +192,7 @@ class Supervisor:
                 for child in self.children.values():
                     if child.hello:
                         send(self.control, "heartbeat", "heartbeat", identity=child.name.encode(),
-                             fields={"node": "supervisor", "state": "running"})
+                             fields={"node": "supervisor", "state": "running", "drops": self.drops.total})
             self._watch(now)
             self._show_progress()
 
@@ -196,6 +209,9 @@ class Supervisor:
             child.last_heard = time.monotonic()
             if msg.kind == "hello":
                 child.hello = True
+                self._write_pids()
+            elif msg.kind == "heartbeat":
+                child.drops = msg.fields["drops"]
             elif msg.kind == "episode":
                 self._episode(msg)
             elif msg.kind == "error":
@@ -204,6 +220,8 @@ class Supervisor:
     def _episode(self, msg) -> None:
         episode = msg.fields["summary"]
         episode["restarts"] = {c.name: c.restarts for c in self.children.values() if c.restarts}
+        episode["dropped_messages_by_node"] = {
+            **{c.name: c.drops for c in self.children.values()}, "supervisor": self.drops.total}
         self.summary.add(episode)
         self.progress.clear()
         if not self.quiet:
@@ -244,15 +262,25 @@ class Supervisor:
                       f"{child.policy.max_restarts} in {delay:.1f} s", flush=True)
 
     def _show_progress(self) -> None:
+        """Live line: episode, turn number, who holds the turn, real-time factor."""
         if self.quiet or not self.progress.live:
             return
         _, msg = recv(self.state_sub, self.drops, "state")
         if msg is None or msg.kind != "state":
             return
-        self.progress.update(f"episode {msg.fields['episode'] + 1}/{self.scenario.episodes}  "
-                             f"t={msg.t_sim:6.1f}s  holder {msg.fields['holder'] or '-':<8}"
-                             + (f"  restarts {sum(c.restarts for c in self.children.values())}"
-                                if any(c.restarts for c in self.children.values()) else ""))
+        episode, holder = msg.fields["episode"], msg.fields["holder"]
+        now = time.monotonic()
+        if episode != self._live.get("episode"):
+            self._live = {"episode": episode, "start": now, "turns": 0, "holder": ""}
+        if holder and holder != self._live["holder"]:
+            self._live["turns"] += 1
+        self._live["holder"] = holder
+        wall = now - self._live["start"]
+        rtf = msg.t_sim / wall if wall > 0 else 0.0
+        restarts = sum(c.restarts for c in self.children.values())
+        self.progress.update(f"episode {episode + 1}/{self.scenario.episodes}  turn {self._live['turns']:2d}  "
+                             f"holder {holder or '-':<8}  t={msg.t_sim:6.1f}s  rtf {rtf:4.1f}x"
+                             + (f"  restarts {restarts}" if restarts else ""))
 
     # -------------------------------------------------------------- stop
     def _shutdown(self) -> None:
@@ -275,5 +303,9 @@ class Supervisor:
                 except subprocess.TimeoutExpired:
                     child.proc.kill()
                     child.proc.wait()
+        self.summary.data["dropped_messages_by_node"] = {
+            **{c.name: c.drops for c in self.children.values()}, "supervisor": self.drops.total}
+        self.summary.data["restarts"] = {c.name: c.restarts for c in self.children.values()}
+        self.summary.save()
         if not self.summary.data["complete"]:
             self.summary.finish(False, self.stop_reason or self.summary.data.get("stopped_because") or "stopped")

@@ -135,7 +135,7 @@ class Node:
             return
         if now - self._last_beat_sent >= HEARTBEAT_INTERVAL:
             self._last_beat_sent = now
-            self.say("heartbeat", fields={"node": self.name, "state": "running"})
+            self.say("heartbeat", fields={"node": self.name, "state": "running", "drops": self.drops.total})
         while True:
             _, msg = recv(self.control, self.drops, "control")
             if msg is None:

@@ -102,7 +102,8 @@ class SimNode(Node):
         self._turn_reply = None
         self._last_publish = 0.0
         self._next_wall: float | None = None
-        self._resends = 0
+        self._first_publish = time.monotonic()
+        self.latencies: list[float] = []  # lock-step: state published -> every command of that tick in
 
     # ------------------------------------------------------------ arbiter
     def ask_arbiter(self, tick: int, t: float, fields: dict):
@@ -167,6 +168,7 @@ class SimNode(Node):
         state = self.env.world_state(events)
         self.state_msg = encode_state(state, self.next_seq())
         self._publish()
+        self._first_publish = self._last_publish
 
     def _publish(self) -> None:
         try:
@@ -253,7 +255,7 @@ class SimNode(Node):
     def _lockstep_tick(self) -> None:
         tick = self.env.tick
         sc = self.scenario
-        waiting_since = time.monotonic()
+        waiting_since = self._first_publish
         while not self.stopping:
             waiting = [l for l in self.links.values() if not l.absent and l.command_tick < tick]
             if not waiting:
@@ -271,6 +273,8 @@ class SimNode(Node):
                 break
         if self.stopping:
             return
+        if not any(l.absent for l in self.links.values()):
+            self.latencies.append(time.monotonic() - self._first_publish)
         self._step()
 
     # ---------------------------------------------------------- real time
@@ -327,9 +331,14 @@ class SimNode(Node):
             self.pending_reset = True
 
     def bus_counters(self) -> dict:
+        lat = np.asarray(self.latencies[1:]) * 1000.0  # tick 0 includes start-up
+        self.latencies = []
         return {
             "robots": {n: dict(l.counters) for n, l in self.links.items()},
             "dropped_messages": self.drops.as_dict(),
+            "tick_latency_ms": {"p50": round(float(np.percentile(lat, 50)), 3),
+                                "p99": round(float(np.percentile(lat, 99)), 3), "ticks": int(lat.size)}
+            if lat.size else None,
         }
 
     def teardown(self) -> None:

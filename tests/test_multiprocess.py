@@ -1,0 +1,220 @@
+"""The multi-process system: real processes, real ZeroMQ sockets, real physics.
+
+Each test launches `robot-mirror launch` as a child process (as a user
+would) and checks, after it ends, that none of its node processes is left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zmq
+
+from robot_mirror.bus.codec import encode
+from robot_mirror.client import Controller
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.multiprocess
+
+FAST = ["--set", "task.blocks=2"]
+
+
+def launch(out: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "robot_mirror", "launch", *args, "--out", str(out), "--quiet"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(path: Path, timeout: float = 60.0) -> Path:
+    deadline = time.monotonic() + timeout
+    while not path.is_file():
+        assert time.monotonic() < deadline, f"{path} did not appear"
+        time.sleep(0.05)
+    return path
+
+
+def node_pids(out: Path, expected: int) -> dict[str, int]:
+    deadline = time.monotonic() + 60
+    while True:
+        if (out / "processes.json").is_file():
+            nodes = json.loads((out / "processes.json").read_text())["nodes"]
+            if len(nodes) >= expected:
+                return nodes
+        assert time.monotonic() < deadline, "nodes did not all start"
+        time.sleep(0.05)
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def finish(proc: subprocess.Popen, out: Path, timeout: float = 240) -> dict:
+    """Wait for the launch to end; no node may outlive it."""
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        stdout, stderr = proc.communicate()
+        raise AssertionError(f"launch did not finish: {stderr[-2000:]}")
+    pids = json.loads((out / "processes.json").read_text())["nodes"] if (out / "processes.json").exists() else {}
+    leftovers = {name: pid for name, pid in pids.items() if alive(pid)}
+    assert not leftovers, f"processes left running: {leftovers}"
+    summary = json.loads((out / "summary.json").read_text())
+    summary["_returncode"], summary["_stderr"], summary["_stdout"] = proc.returncode, stderr, stdout
+    return summary
+
+
+def comparable(episode: dict) -> dict:
+    keys = ("success", "turns", "turn_durations", "handoff_gaps", "zone_violations", "sim_seconds",
+            "min_arm_distance", "blocks_stacked")
+    return {k: episode[k] for k in keys}
+
+
+def test_lockstep_matches_inprocess(tmp_path: Path) -> None:
+    args = ["launch/tower.yaml", "--episodes", "1", "--seed", "7", "--set", "task.blocks=4"]
+    multi = finish(launch(tmp_path / "multi", *args), tmp_path / "multi")
+    single = subprocess.run([sys.executable, "-m", "robot_mirror", "launch", *args, "--inprocess", "--quiet",
+                             "--out", str(tmp_path / "single")], cwd=ROOT, capture_output=True, text=True)
+    assert single.returncode == 0, single.stderr
+    single_ep = json.loads((tmp_path / "single/summary.json").read_text())["episodes"][0]
+    assert multi["_returncode"] == 0, multi["_stderr"]
+    assert multi["mode"] == "multiprocess" and multi["complete"]
+    assert multi["episodes"][0]["success"]
+    assert comparable(multi["episodes"][0]) == comparable(single_ep)
+
+
+def test_external_controller_example_completes_its_episode(tmp_path: Path) -> None:
+    out = tmp_path / "ext"
+    proc = launch(out, "launch/tower_external.yaml", *FAST)
+    wait_for(out / "endpoints.json")
+    example = subprocess.run([sys.executable, "examples/external_controller.py", "--endpoints",
+                              str(out / "endpoints.json")], cwd=ROOT, capture_output=True, text=True, timeout=240)
+    summary = finish(proc, out)
+    assert example.returncode == 0, example.stderr
+    assert summary["_returncode"] == 0, summary["_stderr"]
+    episode = summary["episodes"][0]
+    assert episode["success"] and episode["turns"] == 2 and episode["zone_violations"] == 0
+
+
+def test_killed_perception_and_policy_are_restarted_and_the_episode_succeeds(tmp_path: Path) -> None:
+    out = tmp_path / "kill"
+    proc = launch(out, "launch/tower.yaml", "--episodes", "1", "--set", "task.blocks=4")
+    pids = node_pids(out, expected=5)
+    time.sleep(3.0)  # mid-episode: the first turn is under way
+    os.kill(pids["perception"], signal.SIGKILL)
+    time.sleep(2.0)
+    os.kill(pids["policy.left"], signal.SIGKILL)
+    summary = finish(proc, out)
+    assert summary["_returncode"] == 0, summary["_stderr"]
+    episode = summary["episodes"][0]
+    assert episode["success"], episode
+    assert episode["restarts"].get("perception", 0) >= 1 and episode["restarts"].get("policy.left", 0) >= 1
+
+
+def _junk(rng: random.Random) -> list[bytes]:
+    good = encode("cmd", "cmd", robot="left", fields={"mode": "joint", "gripper": 0.0, "turn": ""},
+                  arrays={"q_target": np.zeros(7)})
+    choice = rng.randrange(5)
+    if choice == 0:
+        return [rng.randbytes(rng.randrange(1, 64)) for _ in range(rng.randrange(1, 5))]
+    if choice == 1:
+        return good[:2]  # header promises an array that is missing
+    if choice == 2:
+        return [good[0], rng.randbytes(len(good[1])), good[2]]
+    if choice == 3:
+        return [b"cmd", good[1], good[2][:-8]]
+    return [b"", b"", b""]
+
+
+def test_malformed_frames_on_every_socket_crash_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "fuzz"
+    proc = launch(out, "launch/tower.yaml", "--episodes", "1", *FAST)
+    endpoints = json.loads(wait_for(out / "endpoints.json").read_text())
+    node_pids(out, expected=5)
+    rng = random.Random(3)
+    ctx = zmq.Context()
+    try:
+        for name in ("cmd", "turn_rpc", "control"):  # the bound ROUTER sockets
+            sock = ctx.socket(zmq.DEALER)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.connect(endpoints[name])
+            for _ in range(60):
+                sock.send_multipart(_junk(rng))
+        for name, endpoint in endpoints.items():  # raw bytes at every port, PUBs included
+            host, port = endpoint.replace("tcp://", "").split(":")
+            with socket.create_connection((host, int(port)), timeout=2) as raw:
+                raw.sendall(rng.randbytes(512))
+        time.sleep(1.0)
+    finally:
+        ctx.destroy(linger=0)
+    summary = finish(proc, out)
+    assert summary["_returncode"] == 0, summary["_stderr"]
+    episode = summary["episodes"][0]
+    assert episode["success"]
+    drops = summary["dropped_messages_by_node"]
+    assert drops["sim"] > 0 and drops["turn"] > 0 and drops["supervisor"] > 0, drops
+
+
+def test_zone_entry_refused_and_second_controller_refused(tmp_path: Path) -> None:
+    out = tmp_path / "guard"
+    proc = launch(out, "launch/tower_external.yaml", *FAST, "--set", "task.first=right",
+                  "--set", "bus.controller_timeout=30")
+    path = wait_for(out / "endpoints.json")
+    try:
+        with Controller("left", path) as arm, Controller("left", path) as intruder:
+            obs = arm.next_observation()
+            assert obs["holder"] == "right" and not obs["my_turn"]
+            # Straight at the tower while the partner holds the turn.
+            target = [0.0, 0.0, 0.2, 1.0, 0.0, 0.0, 0.0]
+            codes = []
+            for _ in range(30):
+                arm.send_ee(target)
+                codes.append(arm.wait_reply().fields["code"])
+                obs = arm.next_observation()
+            assert "refused_zone" in codes, codes
+            assert not obs["in_zone"]
+            intruder.next_observation()
+            intruder.hold()
+            reply = intruder.wait_reply()
+            assert reply.fields["code"] == "busy" and not reply.fields["ok"]
+    finally:
+        proc.send_signal(signal.SIGINT)
+    summary = finish(proc, out)
+    assert summary["stopped_because"] == "interrupted" and not summary["complete"]
+
+
+def test_realtime_mode_runs_paced_and_counts_misses(tmp_path: Path) -> None:
+    out = tmp_path / "rt"
+    proc = launch(out, "launch/tower.yaml", "--episodes", "1", "--set", "task.blocks=1",
+                  "--set", "bus.mode=realtime", "--set", "bus.realtime_factor=4")
+    summary = finish(proc, out)
+    assert summary["_returncode"] == 0, summary["_stderr"]
+    episode = summary["episodes"][0]
+    assert episode["success"]
+    assert episode["real_time_factor"] <= 4.5  # paced, not free-running
+    for robot in episode["bus"]["robots"].values():
+        assert "deadline_misses" in robot and "watchdog_trips" in robot
+
+
+def test_sigterm_stops_everything_and_keeps_a_partial_summary(tmp_path: Path) -> None:
+    out = tmp_path / "term"
+    proc = launch(out, "launch/tower.yaml", "--episodes", "3", *FAST)
+    node_pids(out, expected=5)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    summary = finish(proc, out, timeout=30)
+    assert summary["complete"] is False and summary["stopped_because"] == "interrupted"
+    assert "summary" in summary["_stdout"] or "summary" in summary["_stderr"]
