@@ -47,12 +47,15 @@ def cmd_launch(args) -> int:
         raise RobotMirrorError("--gui needs a display (DISPLAY is not set); run headless without --gui")
     scenario = load_scenario(args.scenario, overrides)
     if not args.inprocess:
+        from robot_mirror.env import TurnTakingEnv
         from robot_mirror.launch.security import Security
 
         Security.for_scenario(scenario)  # refuse an unsafe bus before making anything
-        external = [r.name for r in scenario.robots if r.policy == "external"]
-        if args.record or args.gui:
-            raise RobotMirrorError("--record and --gui are available with --inprocess")
+        if args.gui:
+            raise RobotMirrorError("--gui is available with --inprocess")
+        # The same checks the in-process run makes (URDFs load, the task is
+        # reachable), here, before any process or run folder exists.
+        TurnTakingEnv(scenario).close()
     elif any(r.policy == "external" for r in scenario.robots):
         raise RobotMirrorError(f"{scenario.source}: policy 'external' needs the multi-process launcher "
                                "(drop --inprocess)")
@@ -63,12 +66,11 @@ def cmd_launch(args) -> int:
     else:
         from robot_mirror.launch.supervisor import Supervisor
 
-        supervisor = Supervisor(scenario, args.scenario, run_dir, overrides, quiet=args.quiet)
+        supervisor = Supervisor(scenario, args.scenario, run_dir, overrides, quiet=args.quiet, record=args.record)
         try:
             data = supervisor.run()
-        except RobotMirrorError:
-            print(format_summary(supervisor.summary.data, run_dir), file=sys.stderr)
-            raise
+        except RobotMirrorError as exc:
+            raise RobotMirrorError(f"{exc} (partial summary: {run_dir / 'summary.json'})") from None
     print(format_summary(data, run_dir))
     return 0 if data["complete"] else 130
 
@@ -109,6 +111,7 @@ def _add_node(sub) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--unsupervised", action="store_true",
                    help="no supervisor: no control channel, no heartbeats (e.g. a node on another machine)")
+    p.add_argument("--record", metavar="DIR", help="sim node: write a video per episode into DIR")
     p.set_defaults(func=cmd_node)
 
 
@@ -135,8 +138,59 @@ def cmd_node(args) -> int:
 
         module = importlib.import_module(f"robot_mirror.nodes.{args.kind}")
         cls = {"sim": "SimNode", "perception": "PerceptionNode", "turn": "TurnNode"}[args.kind]
+        if args.kind == "sim":
+            common["record"] = args.record
         node = getattr(module, cls)(scenario, endpoints, name=args.name or args.kind, **common)
     return node.run()
+
+
+def _add_demos(sub) -> None:
+    p = sub.add_parser("demos", help="record expert demonstrations for the mirror network (docs/demos.md)")
+    p.add_argument("scenario", help="scenario YAML, e.g. launch/imitation.yaml")
+    p.add_argument("--episodes", type=int, help="number of episodes (default: the scenario's)")
+    p.add_argument("--out", required=True, help="folder for meta.json and episode_NNNN.npz (new or empty)")
+    p.add_argument("--seed", type=int, help="seed of the first episode (default: the scenario's)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a scenario value, e.g. task.rounds=2")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_demos)
+
+
+def cmd_demos(args) -> int:
+    from robot_mirror.launch.scenario import load_scenario
+    from robot_mirror.mirror.demos import run_demos
+
+    if args.episodes is not None and args.episodes < 1:
+        raise RobotMirrorError(f"--episodes {args.episodes}: must be at least 1")
+    overrides = list(args.overrides)
+    if args.seed is not None:
+        overrides.append(f"seed={args.seed}")
+    scenario = load_scenario(args.scenario, overrides)
+    episodes = args.episodes if args.episodes is not None else scenario.episodes
+    meta = run_demos(scenario, episodes=episodes, out=args.out, progress=not args.quiet)
+    ticks = sum(e["ticks"] for e in meta["episodes"])
+    ok = sum(e["success"] for e in meta["episodes"])
+    print(f"{len(meta['episodes'])} episode(s), {ticks} ticks, {ok} successful -> {Path(args.out) / 'meta.json'}")
+    return 0
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train the mirror network on demonstrations (docs/mirror.md)")
+    p.add_argument("--data", required=True, help="demonstration folder written by `robot-mirror demos`")
+    p.add_argument("--out", required=True, help="checkpoint file to write, e.g. models/mirror_tower.pt")
+    p.add_argument("--epochs", type=int, help="passes over the training ticks (default 30)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the weights, split and sampling (default 0)")
+    p.add_argument("--no-contrastive", action="store_true",
+                   help="no InfoNCE term (the ablation: contrastive_weight = 0)")
+    p.add_argument("--hidden", type=int, default=128, help="recurrent core size (default 128)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+
+def cmd_train(args) -> int:
+    from robot_mirror.mirror.train import cmd_train as run
+
+    return run(args)
 
 
 def _add_keys(sub) -> None:
@@ -164,6 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_check_urdf(sub)
     _add_node(sub)
     _add_keys(sub)
+    _add_demos(sub)
+    _add_train(sub)
     return parser
 
 

@@ -36,7 +36,7 @@ class TurnTakingEnv:
     metadata = {"render_modes": ["rgb_array"]}
 
     def __init__(self, scenario: Scenario, *, gui: bool = False, check_reach: bool = True,
-                 arbiter_factory=None) -> None:
+                 arbiter_factory=None, observe: bool = True) -> None:
         self.scenario = scenario
         self.specs = [RobotSpec.from_config(r, scenario.base_dir) for r in scenario.robots]
         self.robot_names = [s.name for s in self.specs]
@@ -48,6 +48,9 @@ class TurnTakingEnv:
         self._np_random: np.random.Generator | None = None
         self._needs_reset = True
         self.episode = -1
+        # The sim process publishes world_state() and lets perception build
+        # observations; it runs with observe=False and gets None for obs.
+        self.observe = observe
         # Who decides turns: a local TurnArbiter, or (in the sim process) a
         # proxy that asks the turn-arbiter process. Same interface either way.
         self._arbiter_factory = arbiter_factory or (
@@ -87,7 +90,7 @@ class TurnTakingEnv:
         self.episode += 1
         self.arms = {s.name: w.add_arm(s) for s in self.specs}
         self.task.build(w, rng)
-        self.zone_probe = ZoneProbe(w.client, self.task.zone)
+        self.zone_probe = ZoneProbe(w.client, self.task.zone, stepped=True)
         for name, arm in self.arms.items():
             home = self.twin(name).home_q
             arm.reset_joints(home)
@@ -109,7 +112,7 @@ class TurnTakingEnv:
         self.task.update(self.t, self._blocks, self._held, events)
         self._turn_update(set(), events)
         self._needs_reset = False
-        obs = self._observations()
+        obs = self._observations() if self.observe else None
         return obs, {"events": events, "holder": self.arbiter.holder}
 
     def step(self, actions: Mapping[str, Any]):
@@ -152,7 +155,7 @@ class TurnTakingEnv:
             self._needs_reset = True
         self._events.extend(events)
         info = {"events": events, "holder": self.arbiter.holder, "t": self.t}
-        return self._observations(), reward, terminated, truncated, info
+        return (self._observations() if self.observe else None), reward, terminated, truncated, info
 
     def close(self) -> None:
         for twin in self._twins.values():
@@ -215,6 +218,13 @@ class TurnTakingEnv:
             kind = {"grant": "turn_start", "release": "turn_end", "reclaim": "turn_end"}[ev.kind]
             events.append({"t": ev.t, "type": kind, "robot": ev.robot, "reason": ev.reason or ev.kind})
             self._stats.turn_event(kind, ev.robot, ev.t)
+
+    def arm_q(self, name: str) -> np.ndarray:
+        """Joint angles of ``name`` as observed at the last tick."""
+        return self._arm_state[name][0]
+
+    def arm_in_zone(self, name: str) -> bool:
+        return self._in_zone[name]
 
     def world_state(self, events: list[dict] | None = None) -> WorldState:
         """This tick's state as plain data (what the sim process publishes)."""

@@ -57,6 +57,7 @@ def build_observation(state: WorldState, name: str, observer: PartnerObserver,
     obs: dict[str, Any] = {
         "t": state.t,
         "q": me.q, "dq": me.dq, "ee_pose": me.ee_pose, "gripper": me.gripper,
+        "keypoints": me.keypoints,
         "holding": me.holding, "in_zone": me.in_zone,
         "partner_in_zone": other.in_zone,
         "seen_partner_ee_pose": seen.ee_pose, "seen_partner_keypoints": seen.keypoints,

@@ -32,7 +32,23 @@ class HoldPolicy:
         return ArmCommand(q_target=self.q.copy(), gripper=0.0, turn="release" if obs["my_turn"] else "")
 
 
-def make_policy(kind: str, spec, scenario, kinematics) -> Policy:
+def make_policy(kind: str, spec, scenario, kinematics, *, oracle=None) -> Policy:
+    """``oracle``: a callable returning the task's ground truth (the imitation
+    task's ``true_slot``), offered only in process; policies that do not need
+    it ignore it.
+
+    Imitation task: ``expert`` = scripted leader + a follower that places at
+    the true slot (``oracle``; without one, e.g. in a policy process, it reads
+    the slot off the leader's placed block); ``random`` = scripted leader + a
+    follower that picks a uniformly random slot (the chance floor)."""
+    if scenario.task.kind == "imitation" and kind in ("expert", "random"):
+        from robot_mirror.sim.imitation_expert import ImitationExpert, ObservedSlot, OracleSlot, RandomSlot
+
+        if kind == "random":
+            source = RandomSlot([scenario.seed, scenario.robot_names.index(spec.name), 0x51A7])
+        else:
+            source = OracleSlot(oracle) if oracle is not None else ObservedSlot()
+        return ImitationExpert(spec, scenario.task, scenario.control_hz, kinematics, slot_source=source)
     if kind == "expert":
         from robot_mirror.sim.expert import ScriptedExpert
 

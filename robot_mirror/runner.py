@@ -133,7 +133,8 @@ def run_inprocess(scenario: Scenario, *, episodes: int, run_dir: Path, overrides
     progress = ProgressLine()
     try:
         policies = {
-            spec.name: make_policy(scenario.robot(spec.name).policy, spec, scenario, env.twin(spec.name))
+            spec.name: make_policy(scenario.robot(spec.name).policy, spec, scenario, env.twin(spec.name),
+                                   oracle=getattr(env.task, "true_slot", None))
             for spec in env.specs
         }
         for i in range(episodes):
@@ -188,7 +189,8 @@ def _episode_line(e: dict[str, Any]) -> str:
     gap = f"{statistics.fmean(gaps):.2f}s" if gaps else "-"
     return (f"episode {e['index']:>3} seed {e['seed']:>5}: {'SUCCESS' if e['success'] else 'failed '}"
             f"  turns {e['turns']:>2}  mean handoff gap {gap:>6}  violations {e['zone_violations']}"
-            f"  sim {e['sim_seconds']:.1f}s  wall {e['wall_seconds']:.1f}s  rtf {e['real_time_factor']}x")
+            f"  sim {e['sim_seconds']:.1f}s  wall {e['wall_seconds']:.1f}s  rtf {e['real_time_factor']}x"
+            + (f"  imitation {e['imitation_successes']}/{e['rounds']}" if "imitation_success" in e else ""))
 
 
 def format_summary(data: dict[str, Any], run_dir: Path) -> str:

@@ -47,6 +47,17 @@ class TurnArbiter:
         i = self.robots.index(robot)
         return self.robots[(i + 1) % len(self.robots)]
 
+    def may_change(self, t: float, has_work: dict[str, bool], last_heard: dict[str, float] | None = None,
+                   release_requests=frozenset(), requests=frozenset()) -> bool:
+        """Could :meth:`update` produce an event with these inputs? False means
+        it provably returns none (so a caller may skip asking a remote arbiter)."""
+        if self.holder is None:
+            return any(has_work.values()) or bool(set(requests) & set(self.robots))
+        if self.holder in release_requests:
+            return True
+        return (self.silence_timeout is not None and last_heard is not None
+                and t - last_heard.get(self.holder, t) > self.silence_timeout)
+
     def update(self, t: float, has_work: dict[str, bool], last_heard: dict[str, float] | None = None,
                release_requests: set[str] | frozenset[str] = frozenset(),
                requests: set[str] | frozenset[str] = frozenset()) -> list[TurnEvent]:

@@ -116,10 +116,11 @@ def test_launch_writes_summary_and_prints_it(tmp_path) -> None:
     assert ep["success"] and ep["turns"] == 2 and data["totals"]["success_rate"] == 1.0
 
 
-def test_record_writes_a_video(tmp_path) -> None:
+@pytest.mark.parametrize("mode", [[], ["--inprocess"]], ids=["multiprocess", "inprocess"])
+def test_record_writes_a_video(tmp_path, mode) -> None:
     out = tmp_path / "run"
     proc = run_cli("launch", "launch/tower.yaml", "--episodes", "1", "--set", "task.blocks=1",
-                   "--record", "--out", str(out), "--quiet")
+                   "--record", "--out", str(out), "--quiet", *mode)
     assert proc.returncode == 0, proc.stderr
     videos = list(out.glob("episode_000.*"))
     assert videos and videos[0].stat().st_size > 10_000

@@ -53,6 +53,29 @@ def node_pids(out: Path, expected: int) -> dict[str, int]:
         time.sleep(0.05)
 
 
+def wait_for_tick(out: Path, min_t: float = 0.0, timeout: float = 90.0) -> dict:
+    """Block until the sim publishes a state at sim time >= ``min_t``: the
+    run is really under way (not merely spawned)."""
+    from robot_mirror.bus.codec import decode
+
+    endpoints = json.loads(wait_for(out / "endpoints.json").read_text())
+    ctx = zmq.Context()
+    try:
+        sub = ctx.socket(zmq.SUB)
+        sub.setsockopt(zmq.LINGER, 0)
+        sub.setsockopt(zmq.SUBSCRIBE, b"state")
+        sub.connect(endpoints["state"])
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if sub.poll(200):
+                msg = decode(sub.recv_multipart())
+                if msg.t_sim >= min_t:
+                    return endpoints
+        raise AssertionError(f"no state at t >= {min_t} within {timeout} s")
+    finally:
+        ctx.destroy(linger=0)
+
+
 def alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
@@ -113,9 +136,9 @@ def test_killed_perception_and_policy_are_restarted_and_the_episode_succeeds(tmp
     out = tmp_path / "kill"
     proc = launch(out, "launch/tower.yaml", "--episodes", "1", "--set", "task.blocks=4")
     pids = node_pids(out, expected=5)
-    time.sleep(3.0)  # mid-episode: the first turn is under way
+    wait_for_tick(out, min_t=2.0)  # mid-episode: the first turn is under way
     os.kill(pids["perception"], signal.SIGKILL)
-    time.sleep(2.0)
+    wait_for_tick(out, min_t=5.0)
     os.kill(pids["policy.left"], signal.SIGKILL)
     summary = finish(proc, out)
     assert summary["_returncode"] == 0, summary["_stderr"]
@@ -142,15 +165,16 @@ def _junk(rng: random.Random) -> list[bytes]:
 def test_malformed_frames_on_every_socket_crash_nothing(tmp_path: Path) -> None:
     out = tmp_path / "fuzz"
     proc = launch(out, "launch/tower.yaml", "--episodes", "1", *FAST)
-    endpoints = json.loads(wait_for(out / "endpoints.json").read_text())
-    node_pids(out, expected=5)
+    endpoints = wait_for_tick(out, min_t=0.5)
     rng = random.Random(3)
     ctx = zmq.Context()
+    sockets = []  # keep every socket alive until its junk is out (LINGER 0 drops queued messages)
     try:
         for name in ("cmd", "turn_rpc", "control"):  # the bound ROUTER sockets
             sock = ctx.socket(zmq.DEALER)
             sock.setsockopt(zmq.LINGER, 0)
             sock.connect(endpoints[name])
+            sockets.append(sock)
             for _ in range(60):
                 sock.send_multipart(_junk(rng))
         for name, endpoint in endpoints.items():  # raw bytes at every port, PUBs included
@@ -165,7 +189,7 @@ def test_malformed_frames_on_every_socket_crash_nothing(tmp_path: Path) -> None:
     episode = summary["episodes"][0]
     assert episode["success"]
     drops = summary["dropped_messages_by_node"]
-    assert drops["sim"] > 0 and drops["turn"] > 0 and drops["supervisor"] > 0, drops
+    assert drops["sim"] > 0 and drops["turn"] > 0 and drops["supervisor"] > 0, json.dumps(drops)
 
 
 def test_zone_entry_refused_and_second_controller_refused(tmp_path: Path) -> None:
@@ -213,7 +237,7 @@ def test_sigterm_stops_everything_and_keeps_a_partial_summary(tmp_path: Path) ->
     out = tmp_path / "term"
     proc = launch(out, "launch/tower.yaml", "--episodes", "3", *FAST)
     node_pids(out, expected=5)
-    time.sleep(1.0)
+    wait_for_tick(out, min_t=1.0)
     proc.send_signal(signal.SIGTERM)
     summary = finish(proc, out, timeout=30)
     assert summary["complete"] is False and summary["stopped_because"] == "interrupted"

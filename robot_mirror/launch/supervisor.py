@@ -53,7 +53,8 @@ class Child:
 
 class Supervisor:
     def __init__(self, scenario: Scenario, scenario_path: str, run_dir: Path, overrides: list[str],
-                 *, quiet: bool = False) -> None:
+                 *, quiet: bool = False, record: bool = False) -> None:
+        self.record = record
         self.scenario = scenario
         self.scenario_path = scenario_path
         self.run_dir = run_dir
@@ -84,6 +85,8 @@ class Supervisor:
                "--endpoints", self.endpoints.to_json(), "--name", child.name]
         if child.robot:
             cmd += ["--robot", child.robot]
+        if child.kind == "sim" and self.record:
+            cmd += ["--record", str(self.run_dir)]
         for item in self.overrides:
             cmd += ["--set", item]
         return cmd
@@ -303,6 +306,10 @@ class Supervisor:
                 except subprocess.TimeoutExpired:
                     child.proc.kill()
                     child.proc.wait()
+        try:  # final heartbeats of the nodes that just stopped
+            self._receive(100)
+        except RobotMirrorError:
+            pass
         self.summary.data["dropped_messages_by_node"] = {
             **{c.name: c.drops for c in self.children.values()}, "supervisor": self.drops.total}
         self.summary.data["restarts"] = {c.name: c.restarts for c in self.children.values()}

@@ -101,9 +101,14 @@ class Node:
             while not self.stopping:
                 self.tick()
                 self._service_control()
+            # A last heartbeat, so the supervisor's final counts include
+            # everything this node saw.
+            self.say("heartbeat", fields={"node": self.name, "state": "stopped", "drops": self.drops.total})
             return 0
         finally:
             self.teardown()
+            if self.control is not None:
+                self.control.close(linger=500)  # let the last heartbeat out
             self.security.close()
             self.ctx.destroy(linger=0)
 

@@ -30,7 +30,7 @@ from robot_mirror.commands import ArmCommand
 from robot_mirror.env import TurnTakingEnv
 from robot_mirror.nodes.base import Node
 from robot_mirror.observation import WorldState
-from robot_mirror.turns import TurnEvent
+from robot_mirror.turns import TurnArbiter, TurnEvent
 
 RESEND_S = 0.25      # lock-step: re-send an unanswered state this often
 TURN_RETRY_S = 0.5   # re-ask a silent arbiter this often
@@ -63,14 +63,22 @@ class RemoteArbiter:
         self.robots = robots
         self.holder: str | None = None
         self.next: str = first
+        self._rules = TurnArbiter(robots, first=first, silence_timeout=node.scenario.bus.silence_timeout)
 
     def update(self, t, has_work, last_heard=None, release_requests=frozenset(), requests=frozenset()):
         node = self.node
         env = node.env
+        heard = {n: float(l.last_sim) for n, l in node.links.items()}
+        # Most ticks nothing can change (no release, no grant due, nobody
+        # silent): the arbiter's answer is provably "no change", so the round
+        # trip is skipped. The decision itself is always the turn process's.
+        self._rules.restore(self.holder, self.next)
+        if not self._rules.may_change(t, has_work, heard, release_requests, requests):
+            return []
         fields = {
             "episode": env.episode, "has_work": {k: bool(v) for k, v in has_work.items()},
             "release": sorted(release_requests), "request": sorted(requests),
-            "last_heard": {n: float(l.last_sim) for n, l in node.links.items()},
+            "last_heard": heard,
             "holder": self.holder or "", "next": self.next or "",
         }
         reply = node.ask_arbiter(env.tick, t, fields)
@@ -84,6 +92,11 @@ class RemoteArbiter:
 class SimNode(Node):
     kind = "sim"
 
+    def __init__(self, *args, record: str | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.record_dir = record
+        self.recorder = None
+
     def setup(self) -> None:
         sc = self.scenario
         self.pub = self.bound(zmq.PUB, self.endpoints.state, "state")
@@ -92,7 +105,8 @@ class SimNode(Node):
         self.poller.register(self.cmd, zmq.POLLIN)
         self.poller.register(self.turn_rpc, zmq.POLLIN)
         self.lockstep = sc.bus.mode == "lockstep"
-        self.env = TurnTakingEnv(sc, arbiter_factory=lambda robots, first: RemoteArbiter(self, robots, first))
+        self.env = TurnTakingEnv(sc, arbiter_factory=lambda robots, first: RemoteArbiter(self, robots, first),
+                                 observe=False)
         self.links = {name: RobotLink(name) for name in self.env.robot_names}
         self.guard = ZoneGuard(self.env)
         self.episode_index = 0
@@ -160,6 +174,12 @@ class SimNode(Node):
             link.command, link.command_tick, link.pending_turn = None, -1, ""
             link.last_sim = 0.0
         self.env.reset(seed=sc.seed + self.episode_index)
+        if self.record_dir:
+            from pathlib import Path
+
+            from robot_mirror.sim.recorder import Recorder
+
+            self.recorder = Recorder(self.env.world, Path(self.record_dir) / f"episode_{self.episode_index:03d}")
         self.pending_reset = False
         self._next_wall = None
         self.publish_state([])
@@ -192,7 +212,7 @@ class SimNode(Node):
 
     def _reply(self, identity: bytes, robot: str, ok: bool, code: str, message: str, clamped: int, ack: int) -> None:
         send(self.cmd, "reply", "reply", identity=identity, robot=robot, seq=self.next_seq(), tick=self.env.tick,
-             fields={"ok": ok, "code": code, "message": message, "clamped": clamped, "ack": ack})
+             fields={"ok": ok, "code": code, "message": message, "clamped": clamped, "ack": ack}, validate=False)
 
     def _accept(self, identity: bytes, msg) -> None:
         if msg.kind == "hello":  # a controller announcing itself
@@ -227,8 +247,7 @@ class SimNode(Node):
         code, ok, text = ("clamped", True, f"{n_clamped} joint target(s) clamped") if n_clamped else ("ok", True, "")
         if self.guard.refuses(robot, cmd):
             link.counters["refused_zone"] += 1
-            cmd = ArmCommand(q_target=self.env.world_state().arms[robot].q.copy(), gripper=cmd.gripper,
-                             turn=cmd.turn)
+            cmd = ArmCommand(q_target=self.env.arm_q(robot).copy(), gripper=cmd.gripper, turn=cmd.turn)
             code, ok, text = "refused_zone", False, f"'{robot}' does not hold the turn; the shared zone is closed to it"
         if cmd.turn:
             link.pending_turn = cmd.turn
@@ -242,7 +261,7 @@ class SimNode(Node):
         gripper = float(msg.fields["gripper"])
         turn = msg.fields["turn"]
         if msg.fields["mode"] == "ee":
-            q_now = self.env.world_state().arms[robot].q
+            q_now = self.env.arm_q(robot)
             q, _, _ = self.env.twin(robot).ik(np.asarray(msg.arrays["ee_pose"], float), q_now, iterations=2)
             return ArmCommand(q_target=q, gripper=gripper, turn=turn)
         q = np.array(msg.arrays["q_target"], dtype=float)
@@ -298,7 +317,7 @@ class SimNode(Node):
                 if not link.absent:
                     link.counters["watchdog_trips"] += 1
                 link.absent = True
-                link.command = ArmCommand(q_target=self.env.world_state().arms[link.name].q.copy(),
+                link.command = ArmCommand(q_target=self.env.arm_q(link.name).copy(),
                                           gripper=link.command.gripper)
         self._step()
 
@@ -313,6 +332,8 @@ class SimNode(Node):
             link.pending_turn = ""
         _, _, terminated, truncated, info = self.env.step(actions)
         self.publish_state(info["events"])
+        if self.recorder is not None:
+            self.recorder.maybe_capture(self.env.t)
         if terminated or truncated:
             self._end_episode()
 
@@ -320,6 +341,9 @@ class SimNode(Node):
         sc = self.scenario
         summary = {"index": self.episode_index, "seed": sc.seed + self.episode_index,
                    **self.env.episode_summary(), "bus": self.bus_counters()}
+        if self.recorder is not None:
+            summary["video"] = str(self.recorder.close())
+            self.recorder = None
         last = self.episode_index + 1 >= sc.episodes
         self.say("episode", fields={"index": self.episode_index, "summary": summary, "last": last})
         self.episode_index += 1
@@ -349,23 +373,32 @@ class SimNode(Node):
 
 class ZoneGuard:
     """Would this command bring a non-holding arm into the shared zone?
-    Checked on the arm's kinematic twin at the commanded joint angles."""
+    Checked on the arm's kinematic twin at the commanded joint angles; the
+    answer for an unchanged target is reused (a holding arm repeats it)."""
 
     def __init__(self, env: TurnTakingEnv) -> None:
         from robot_mirror.sim.zone_probe import ZoneProbe
 
         self.env = env
         self.probes = {n: ZoneProbe(env.twin(n).client, env.task.zone) for n in env.robot_names}
+        self._last: dict[str, tuple[bytes, bool]] = {}
 
     def refuses(self, robot: str, cmd: ArmCommand) -> bool:
         env = self.env
         if cmd.q_target is None or env.arbiter.holder == robot:
             return False
-        if env.world_state().arms[robot].in_zone:
+        if env.arm_in_zone(robot):
             return False  # already inside (turn just lost): let it move out
         twin = env.twin(robot)
-        twin.set_q(np.clip(cmd.q_target, twin.lower, twin.upper))
-        return self.probes[robot].arm_inside(twin.arm)
+        q = np.clip(cmd.q_target, twin.lower, twin.upper)
+        key = q.tobytes()
+        cached = self._last.get(robot)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        twin.set_q(q)
+        inside = self.probes[robot].arm_inside(twin.arm)
+        self._last[robot] = (key, inside)
+        return inside
 
 
 class _Stopped(Exception):
@@ -393,7 +426,7 @@ def encode_state(state: WorldState, seq: int) -> list:
     return encode("state", "state", seq=seq, t_sim=state.t, tick=state.tick, fields={
         "robots": list(state.arms), "holder": state.holder, "episode": state.episode, "seed": state.seed,
         "arms": arms, "task": task, "events": [_plain(e) for e in state.events], "done": state.done,
-    }, arrays=arrays)
+    }, arrays=arrays, validate=False)
 
 
 def decode_state(msg) -> WorldState:

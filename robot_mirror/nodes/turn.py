@@ -55,6 +55,6 @@ class TurnNode(Node):
             "next": arbiter.next_robot or "",
         }
         common = dict(seq=self.next_seq(), tick=msg.tick, t_sim=msg.t_sim, fields=fields)
-        send(self.rpc, "turn", "turn", identity=identity, **common)
+        send(self.rpc, "turn", "turn", identity=identity, validate=False, **common)
         if events:
             send(self.pub, "turn", "turn", **common)

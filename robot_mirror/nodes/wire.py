@@ -24,7 +24,7 @@ def encode_obs(robot: str, obs: dict[str, Any], *, tick: int, episode: int, seq:
     return encode(f"obs.{robot}", "obs", robot=robot, seq=seq, t_sim=float(obs["t"]), tick=tick, fields={
         "holder": obs["holder"], "observed": bool(obs["partner_observed"]), "episode": episode,
         "scalars": scalars,
-    }, arrays=arrays)
+    }, arrays=arrays, validate=False)
 
 
 def decode_obs(msg: Message) -> dict[str, Any]:

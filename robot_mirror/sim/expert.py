@@ -74,14 +74,24 @@ class ScriptedExpert:
         self.retries = 0
         self.released = False
         self.segment = "wait"
+        self.target: int | None = None  # tower level (or slot) the current plan places at
+
+    def labels(self) -> tuple[str, int, int]:
+        """(segment, target, block) of what the arm is doing now; -1 when idle.
+        These become the mirror network's training labels."""
+        if self.segment == "wait":
+            return "wait", -1, -1
+        return (self.segment, -1 if self.target is None else int(self.target),
+                -1 if self.block is None else int(self.block))
 
     def act(self, obs: dict[str, Any]) -> ArmCommand:
         if self.q_cmd is None:
             self.q_cmd = np.asarray(obs["q"], float).copy()
         if not self.plan:
             self.segment = "wait"
-            block = self._next_block(obs)
-            if obs["my_turn"] and block is not None:
+            self.target = None
+            block = self._next_block(obs) if obs["my_turn"] else None
+            if block is not None:
                 self._plan_pick_and_place(obs, block)
         turn = ""
         if self.plan:
@@ -104,6 +114,12 @@ class ScriptedExpert:
         mine = np.flatnonzero(obs["my_blocks"] & ~obs["placed"])
         return int(mine[0]) if len(mine) else None
 
+    def _place_spot(self, obs) -> tuple[float, float, float, int]:
+        """Where the block goes: (x, y) world, the height of the surface it
+        lands on, and the target label (here the tower level)."""
+        level = int(obs["tower_count"])
+        return float(self.tower_xy[0]), float(self.tower_xy[1]), level * self.size, level
+
     def _grasp_yaws(self, block_pose: np.ndarray) -> tuple[float, float]:
         """Gripper yaw for the grasp (a face-aligned yaw near the home yaw) and
         for the place (turned so the block lands square to the tower)."""
@@ -123,11 +139,9 @@ class ScriptedExpert:
         bx, by = pose[0], pose[1]
         grasp_z = pose[2] - self.size / 2 + self.grasp_height
         hang = self.grasp_height
-        level = int(obs["tower_count"])
-        tower_top = level * self.size
+        tx, ty, tower_top, self.target = self._place_spot(obs)
         carry_z = max(tower_top + hang + 0.06, grasp_z + 0.12)
         place_z = tower_top + hang + 0.002
-        tx, ty = self.tower_xy
         self.plan = [
             Step("move", "reach", np.array([bx, by, grasp_z + 0.10, grasp_yaw]), 0.0, FREE_SPEED),
             Step("move", "reach", np.array([bx, by, grasp_z, grasp_yaw]), 0.0, NEAR_SPEED),

@@ -1,0 +1,141 @@
+"""How often does the scripted expert finish the tower?
+
+For each shipped tower scenario, runs the scripted expert (policies from
+``robot_mirror.policies.make_policy``, the episode loop of
+``tests/test_env.py::run_episode``) on seeds ``0 .. N-1``, in a
+multiprocessing pool. Every seed is one task; each worker builds one
+``TurnTakingEnv`` per scenario the first time it needs it and reuses it
+(``reset(seed)`` rebuilds the world, so results do not depend on which
+worker ran a seed). Prints one row per scenario: episodes, successes,
+success rate, mean turn duration, mean hand-off gap, total zone violations,
+mean simulated seconds per episode. Headline: ``ratio`` = the lowest
+success rate over the scenarios.
+
+    python bench/expert_success.py [--seeds 50] [--workers 2]
+                                   [--scenarios launch/tower.yaml ...] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = ["launch/tower.yaml", "launch/tower_mixed.yaml", "launch/tower_custom.yaml"]
+
+_ENVS: dict = {}  # per worker process: scenario path -> TurnTakingEnv
+
+
+def _env(path: str):
+    from robot_mirror.env import TurnTakingEnv
+    from robot_mirror.launch.scenario import load_scenario
+
+    if path not in _ENVS:
+        _ENVS[path] = TurnTakingEnv(load_scenario(path))
+    return _ENVS[path]
+
+
+def run_episode(env, seed: int) -> dict:
+    """The episode loop of tests/test_env.py::run_episode."""
+    from robot_mirror.policies import make_policy
+
+    sc = env.scenario
+    policies = {s.name: make_policy(sc.robot(s.name).policy, s, sc, env.twin(s.name)) for s in env.specs}
+    obs, _ = env.reset(seed=seed)
+    done = False
+    while not done:
+        obs, _, terminated, truncated, _ = env.step({n: p.act(obs[n]) for n, p in policies.items()})
+        done = terminated or truncated
+    return env.episode_summary()
+
+
+def _task(job: tuple[str, int]) -> tuple[str, int, dict]:
+    path, seed = job
+    return path, seed, run_episode(_env(path), seed)
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(statistics.fmean(values), 4) if values else None
+
+
+def aggregate(summaries: dict[int, dict]) -> dict:
+    seeds = sorted(summaries)
+    ok = [s for s in seeds if summaries[s]["success"]]
+    return {
+        "episodes": len(seeds),
+        "successes": len(ok),
+        "success_rate": round(len(ok) / len(seeds), 4) if seeds else 0.0,
+        "mean_turn_duration": _mean([d for s in seeds for d in summaries[s]["turn_durations"]]),
+        "mean_handoff_gap": _mean([g for s in seeds for g in summaries[s]["handoff_gaps"]]),
+        "zone_violations": sum(summaries[s]["zone_violations"] for s in seeds),
+        "mean_sim_seconds": _mean([summaries[s]["sim_seconds"] for s in seeds]),
+        "failed_seeds": [s for s in seeds if not summaries[s]["success"]],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seeds", type=int, default=50, help="episodes per scenario (seeds 0..N-1)")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--scenarios", nargs="+", default=SCENARIOS)
+    ap.add_argument("--json", type=Path, default=None, help="write the figures here")
+    args = ap.parse_args(argv)
+
+    paths = [str(p if Path(p).is_absolute() else ROOT / p) for p in args.scenarios]
+    jobs = [(path, seed) for path in paths for seed in range(args.seeds)]
+    results: dict[str, dict[int, dict]] = {path: {} for path in paths}
+    start = time.perf_counter()
+    with mp.Pool(args.workers) as pool:
+        for n, (path, seed, summary) in enumerate(pool.imap_unordered(_task, jobs), 1):
+            results[path][seed] = summary
+            if not summary["success"]:
+                print(f"  FAILED {Path(path).name} seed {seed}: {summary['blocks_stacked']}/{summary['blocks']}"
+                      f" stacked, {summary['sim_seconds']} s simulated", flush=True)
+            if n % 10 == 0 or n == len(jobs):
+                print(f"  {n}/{len(jobs)} episodes, {time.perf_counter() - start:.0f} s", flush=True)
+    wall = time.perf_counter() - start
+
+    per_scenario = {Path(path).name: aggregate(results[path]) for path in paths}
+    failed = [
+        {"scenario": Path(path).name, "seed": seed, "blocks_stacked": s["blocks_stacked"],
+         "turns": s["turns"], "sim_seconds": s["sim_seconds"]}
+        for path in paths for seed, s in sorted(results[path].items()) if not s["success"]
+    ]
+    fmt = lambda x, spec: "-" if x is None else format(x, spec)
+    print(f"\n{'scenario':<20}{'episodes':>9}{'success':>9}{'rate':>8}{'turn [s]':>10}"
+          f"{'handoff [s]':>13}{'violations':>12}{'sim [s]':>9}")
+    for name, a in per_scenario.items():
+        print(f"{name:<20}{a['episodes']:>9}{a['successes']:>9}{a['success_rate']:>8.0%}"
+              f"{fmt(a['mean_turn_duration'], '.2f'):>10}{fmt(a['mean_handoff_gap'], '.2f'):>13}"
+              f"{a['zone_violations']:>12}{fmt(a['mean_sim_seconds'], '.1f'):>9}")
+    ratio = min(a["success_rate"] for a in per_scenario.values())
+    print(f"\nminimum success rate: {ratio:.0%}   failed: "
+          + (", ".join(f"{f['scenario']}#{f['seed']}" for f in failed) or "none")
+          + f"   ({wall:.0f} s wall, {args.workers} workers)")
+
+    if args.json:
+        out = {
+            "ratio": ratio,
+            "scenarios": per_scenario,
+            "failed": failed,
+            "seeds": args.seeds,
+            "workers": args.workers,
+            "wall_seconds": round(wall, 1),
+            "machine": {"python": platform.python_version(), "cpu_count": os.cpu_count(),
+                        "platform": platform.platform()},
+        }
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(out, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""Record expert demonstrations for the mirror network (``robot-mirror demos``).
+
+Runs a scenario's policies in process (``TurnTakingEnv`` + ``make_policy``;
+in the imitation task the expert follower gets the task's true slot) and
+writes, per episode, one compressed NPZ with each robot's own state, what it
+saw of its partner, and its own action labels, tick by tick; then
+``meta.json``, last and atomically. Format ``robot_mirror.demos/1``,
+documented key by key in ``docs/demos.md``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from robot_mirror.errors import RobotMirrorError
+
+FORMAT = "robot_mirror.demos/1"
+SEGMENTS = ("wait", "reach", "grasp", "carry", "place", "retreat")
+META = "meta.json"
+
+
+def episode_file(index: int) -> str:
+    return f"episode_{index:04d}.npz"
+
+
+def n_targets(task_config) -> int:
+    """How many distinct ``target`` labels the task has: tower levels
+    (= blocks) or imitation slots."""
+    if task_config.kind == "imitation":
+        return int(task_config.slots)
+    return int(task_config.blocks)
+
+
+def _labels(policy) -> tuple[int, int, int]:
+    """(segment index, target, block) of what ``policy`` is doing now."""
+    labels = getattr(policy, "labels", None)
+    if labels is None:
+        return 0, -1, -1
+    segment, target, block = labels()
+    index = SEGMENTS.index(segment) if segment in SEGMENTS else 0
+    return index, int(target), int(block)
+
+
+def partner_turn_end_in(holder_is_partner: np.ndarray, partner_ends: list[int], final_tick: int,
+                        control_hz: int) -> np.ndarray:
+    """Per tick: seconds until the partner's current turn ends, NaN when the
+    partner does not hold the turn. ``partner_ends`` are the ticks of the
+    partner's ``turn_end`` events; a turn still held when the episode ended
+    counts as ending at ``final_tick`` (censored)."""
+    ticks = np.arange(len(holder_is_partner))
+    ends = np.asarray(sorted(partner_ends) + [final_tick], dtype=np.int64)  # every row tick < final_tick
+    end_tick = ends[np.searchsorted(ends, ticks, side="right")]  # first end strictly after the tick
+    out = (end_tick - ticks).astype(np.float64) / control_hz
+    out[~holder_is_partner] = np.nan
+    return out.astype(np.float32)
+
+
+def record_episode(env, policies: dict[str, Any], seed: int) -> tuple[dict[str, np.ndarray], int, bool]:
+    """Run one episode; return the NPZ arrays, its length in ticks and success."""
+    names = env.robot_names
+    frames = {s.name: s.base_frame() for s in env.specs}
+    rows: dict[str, dict[str, list]] = {n: {k: [] for k in (
+        "q", "dq", "gripper", "ee_pose", "own_keypoints", "seen_partner_keypoints", "seen_partner_ee_pose",
+        "seen_partner_gripper", "partner_observed", "segment", "target", "block", "my_turn", "holder")}
+        for n in names}
+    times: list[float] = []
+    turn_ends: dict[str, list[int]] = {n: [] for n in names}
+    obs, info = env.reset(seed=seed)
+    for policy in policies.values():
+        policy.reset()
+    done = False
+    while not done:
+        tick = env.tick
+        times.append(env.t)
+        actions = {}
+        for name in names:
+            o = obs[name]
+            actions[name] = policies[name].act(o)
+            segment, target, block = _labels(policies[name])
+            r = rows[name]
+            r["q"].append(o["q"])
+            r["dq"].append(o["dq"])
+            r["gripper"].append(o["gripper"])
+            r["ee_pose"].append(o["ee_pose"])
+            r["own_keypoints"].append(frames[name].points_to_local(o["keypoints"]))
+            r["seen_partner_keypoints"].append(o["seen_partner_keypoints"])
+            r["seen_partner_ee_pose"].append(o["seen_partner_ee_pose"])
+            r["seen_partner_gripper"].append(o["seen_partner_gripper"])
+            r["partner_observed"].append(o["partner_observed"])
+            r["segment"].append(segment)
+            r["target"].append(target)
+            r["block"].append(block)
+            r["my_turn"].append(o["my_turn"])
+            r["holder"].append(o["holder"])
+        obs, _, terminated, truncated, info = env.step(actions)
+        for event in info["events"]:
+            if event["type"] == "turn_end":
+                turn_ends[event["robot"]].append(env.tick)
+        assert env.tick == tick + 1
+        done = terminated or truncated
+    final_tick = env.tick
+    ticks = len(times)
+    out: dict[str, np.ndarray] = {"t": np.asarray(times, dtype=np.float32)}
+    for i, name in enumerate(names):
+        partner = names[1 - i]
+        r = rows[name]
+        p = f"r{i}_"
+        for key in ("q", "dq", "gripper", "ee_pose", "own_keypoints", "seen_partner_keypoints",
+                    "seen_partner_ee_pose", "seen_partner_gripper"):
+            out[p + key] = np.asarray(r[key], dtype=np.float32)
+        out[p + "partner_observed"] = np.asarray(r["partner_observed"], dtype=bool)
+        for key in ("segment", "target", "block"):
+            out[p + key] = np.asarray(r[key], dtype=np.int8)
+        out[p + "my_turn"] = np.asarray(r["my_turn"], dtype=bool)
+        holder_is_partner = np.asarray([h == partner for h in r["holder"]], dtype=bool)
+        out[p + "partner_turn_end_in"] = partner_turn_end_in(
+            holder_is_partner, turn_ends[partner], final_tick, env.scenario.control_hz)
+    return out, ticks, bool(env.task.success)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def files_sha256(folder: Path, files: list[str]) -> str:
+    """SHA-256 of the episode files' bytes, concatenated in the listed order."""
+    h = hashlib.sha256()
+    for name in files:
+        with open(folder / name, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def prepare_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise RobotMirrorError(f"--out {out}: exists and is not a folder")
+    if out.is_dir() and ((out / META).exists() or any(out.glob("episode_*.npz"))):
+        raise RobotMirrorError(f"--out {out}: already holds demonstrations; choose a new or empty folder")
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def run_demos(scenario, *, episodes: int, out: str | Path, progress: bool = True) -> dict[str, Any]:
+    """Record ``episodes`` episodes (seeds ``scenario.seed + i``) into ``out``;
+    returns the meta data written to ``out/meta.json``."""
+    from tqdm import tqdm
+
+    from robot_mirror.env import TurnTakingEnv
+    from robot_mirror.policies import make_policy
+
+    if episodes < 1:
+        raise RobotMirrorError(f"--episodes {episodes}: must be at least 1")
+    out = Path(out)
+    prepare_out(out)
+    env = TurnTakingEnv(scenario)
+    try:
+        oracle = getattr(env.task, "true_slot", None)
+        policies = {s.name: make_policy(scenario.robot(s.name).policy, s, scenario, env.twin(s.name),
+                                        oracle=oracle) for s in env.specs}
+        robots = [{"name": s.name, "urdf": scenario.robot(s.name).urdf, "dof": int(env.twin(s.name).dof),
+                   "gripper": env.twin(s.name).arm.gripper_kind} for s in env.specs]
+        listed: list[dict[str, Any]] = []
+        bar = tqdm(range(episodes), desc=f"demos {scenario.name}", unit="episode", disable=not progress)
+        for i in bar:
+            seed = scenario.seed + i
+            arrays, ticks, success = record_episode(env, policies, seed)
+            buffer = io.BytesIO()
+            np.savez_compressed(buffer, **arrays)
+            name = episode_file(i)
+            _write_atomic(out / name, buffer.getvalue())
+            listed.append({"file": name, "seed": seed, "ticks": ticks, "success": success})
+            bar.set_postfix(ticks=ticks, success=success)
+        bar.close()
+    finally:
+        env.close()
+    p = scenario.perception
+    meta = {
+        "format": FORMAT,
+        "scenario": scenario.name,
+        "scenario_file": scenario.source,
+        "task": scenario.task.kind,
+        "control_hz": int(scenario.control_hz),
+        "robots": robots,
+        "segments": list(SEGMENTS),
+        "n_targets": n_targets(scenario.task),
+        "perception": {"noise_std": p.noise_std, "delay_ticks": p.delay_ticks, "drop_rate": p.drop_rate},
+        "episodes": listed,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "sha256": files_sha256(out, [e["file"] for e in listed]),
+    }
+    _write_atomic(out / META, (json.dumps(meta, indent=2) + "\n").encode())
+    return meta

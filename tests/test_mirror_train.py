@@ -1,0 +1,150 @@
+"""Training the mirror network: data checks, loss going down, CLI, checkpoints."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from robot_mirror.errors import RobotMirrorError
+from robot_mirror.mirror.checkpoint import load_checkpoint
+from robot_mirror.mirror.dataset import (DEMOS_FORMAT, WindowSampler, compute_stats, load_demos, robot_type_of,
+                                         write_synthetic_demos)
+from robot_mirror.mirror.model import MirrorNet
+from robot_mirror.mirror.train import TrainOptions, make_config, seed_everything, train, train_model
+from tests.conftest import assert_one_line_error, run_cli
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return write_synthetic_demos(tmp_path_factory.mktemp("tiny"), episodes=3, turns=3, dof=3, n_targets=3)
+
+
+def test_synthetic_demos_follow_the_format(tiny):
+    meta = json.loads((tiny / "meta.json").read_text())
+    assert meta["format"] == DEMOS_FORMAT and meta["segments"][0] == "wait"
+    with np.load(tiny / meta["episodes"][0]["file"]) as z:
+        T = meta["episodes"][0]["ticks"]
+        assert z["t"].shape == (T,)
+        for r in (0, 1):
+            assert z[f"r{r}_q"].shape == (T, 3) and z[f"r{r}_q"].dtype == np.float32
+            assert z[f"r{r}_seen_partner_keypoints"].shape == (T, 5, 3)
+            assert z[f"r{r}_seen_partner_ee_pose"].shape == (T, 7) and z[f"r{r}_ee_pose"].shape == (T, 7)
+            assert z[f"r{r}_own_keypoints"].shape == (T, 5, 3)
+            assert z[f"r{r}_segment"].dtype == np.int8 and z[f"r{r}_target"].dtype == np.int8
+            assert z[f"r{r}_my_turn"].dtype == bool and z[f"r{r}_partner_observed"].dtype == bool
+            end = z[f"r{r}_partner_turn_end_in"]
+            assert np.all(np.isnan(end) == ~z[f"r{1 - r}_my_turn"])
+    d = load_demos(tiny)
+    assert len(d.streams) == 6 and d.robot_types == ["synthetic/arm.urdf"]
+    s0, s1 = d.streams[0], d.streams[1]
+    assert np.array_equal(s0.partner_segment, s1.segment) and np.array_equal(s1.partner_target, s0.target)
+    assert s0.own.shape[1] == 7 and s0.seen.shape[1] == 24
+
+
+def test_robot_type_of():
+    assert robot_type_of("franka_panda/panda.urdf") == "franka_panda/panda.urdf"
+    assert robot_type_of("/a/b/tests/fixtures/pkg_arm/arm.urdf") == "pkg_arm/arm.urdf"
+    assert robot_type_of("arm.urdf") == "arm.urdf"
+
+
+def test_windows_walk_each_stream_with_carried_state(tiny):
+    d = load_demos(tiny)
+    sampler = WindowSampler(d.streams[:1], lanes=1, window=16, horizon=3, rng=np.random.default_rng(0))
+    s = d.streams[0]
+    seen_reset, covered = 0, 0
+    for _ in range(2 * (s.ticks // 16 + 1)):
+        b = sampler.next()["synthetic/arm.urdf"]
+        seen_reset += int(b["reset"][0])
+        covered += int(b["mask"].sum())
+        assert b["own"].shape == (1, 16, 7) and b["q_future"].shape == (1, 16, 3, 3)
+    assert seen_reset >= 1 and covered > s.ticks
+
+
+def test_a_tiny_training_run_lowers_the_loss(tiny):
+    d = load_demos(tiny)
+    options = TrainOptions(epochs=12, window=32, lanes=4, hidden=32, progress=False, lr=3e-3)
+    rng = seed_everything(0)
+    model = MirrorNet(make_config(d, options))
+    model.set_normalisation(compute_stats(d.streams))
+    history, steps = train_model(model, d.streams, options, rng)
+    assert len(history) == 12 and steps >= 24
+    first, last = history[0], history[-1]
+    assert last["total"] < 0.7 * first["total"]
+    for k in ("seg_self", "seg_obs", "tgt_obs", "motor", "predict", "contrastive"):
+        assert last[k] < first[k], k
+
+
+def test_training_is_seeded(tiny):
+    d = load_demos(tiny)
+    opts = dict(epochs=2, window=32, lanes=4, hidden=16, progress=False, evaluate=False)
+    a = train(tiny, None, TrainOptions(seed=5, **opts), demos=d)
+    b = train(tiny, None, TrainOptions(seed=5, **opts), demos=d)
+    for (k, va), vb in zip(a.model.state_dict().items(), b.model.state_dict().values()):
+        assert torch.equal(va, vb), k
+
+
+def test_two_robot_types_train_together(tmp_path):
+    path = write_synthetic_demos(tmp_path / "mixed", episodes=2, turns=2, dofs=(3, 5),
+                                 urdfs=("a/one.urdf", "b/two.urdf"))
+    result = train(path, tmp_path / "m.pt", TrainOptions(epochs=2, window=32, lanes=4, hidden=16,
+                                                          progress=False, controls=False))
+    ck = load_checkpoint(result.checkpoint, robot_type="b/two.urdf")
+    assert ck.robot_types == ["a/one.urdf", "b/two.urdf"] and ck.model.config.dofs == [3, 5]
+    with pytest.raises(RobotMirrorError, match="a/one.urdf, b/two.urdf.*franka_panda/panda.urdf"):
+        load_checkpoint(result.checkpoint, robot_type="franka_panda/panda.urdf")
+
+
+def test_cli_train_writes_a_checkpoint(tiny, tmp_path):
+    out = tmp_path / "mirror.pt"
+    proc = run_cli("train", "--data", str(tiny), "--out", str(out), "--epochs", "2", "--hidden", "16",
+                   "--quiet", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "checkpoint:" in proc.stdout and "mirror index" in proc.stdout
+    ck = load_checkpoint(out, robot_type="synthetic/arm.urdf")
+    info = ck.info
+    assert info["data"]["sha256"] == json.loads((tiny / "meta.json").read_text())["sha256"]
+    assert info["seed"] == 0 and info["train_seconds"] > 0 and info["config"]["hidden"] == 16
+    assert info["metrics"]["held_out_episodes"] == info["data"]["held_out_episodes"] != []
+    assert "probe_segment" in info["metrics"] and "controls" in info["metrics"]
+    assert out.stat().st_size < 5 * 1024 * 1024
+
+
+def _copy(src, dst):
+    dst.mkdir()
+    for f in src.iterdir():
+        (dst / f.name).write_bytes(f.read_bytes())
+    return dst
+
+
+@pytest.mark.parametrize("case", ["missing", "no_meta", "bad_json", "format", "hash"])
+def test_cli_train_bad_data_is_one_line(tiny, tmp_path, case):
+    data = tmp_path / "data"
+    needle = str(data)
+    if case != "missing":
+        _copy(tiny, data)
+    if case == "no_meta":
+        (data / "meta.json").unlink()
+        needle = "meta.json: missing"
+    elif case == "bad_json":
+        (data / "meta.json").write_text("{not json")
+        needle = "not valid JSON"
+    elif case == "format":
+        meta = json.loads((data / "meta.json").read_text())
+        meta["format"] = "robot_mirror.demos/9"
+        (data / "meta.json").write_text(json.dumps(meta))
+        needle = "robot_mirror.demos/9"
+    elif case == "hash":
+        name = sorted(data.glob("episode_*.npz"))[0]
+        with np.load(name) as z:
+            arrays = dict(z)
+        arrays["r0_q"] = arrays["r0_q"] + 0.1
+        np.savez_compressed(name, **arrays)
+        needle = "sha256 mismatch"
+    proc = run_cli("train", "--data", str(data), "--out", str(tmp_path / "m.pt"), "--quiet", timeout=120)
+    assert_one_line_error(proc, needle)
+    assert not (tmp_path / "m.pt").exists()
