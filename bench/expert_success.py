@@ -1,7 +1,8 @@
 """How often does the scripted expert finish the tower?
 
-For each shipped tower scenario, runs the scripted expert (policies from
-``robot_mirror.policies.make_policy``, the episode loop of
+For each shipped tower scenario, with every robot's policy set to
+``expert``, runs the scripted expert (policies from
+``robot_mirror.policies.build_policies``, the episode loop of
 ``tests/test_env.py::run_episode``) on seeds ``0 .. N-1``, in a
 multiprocessing pool. Every seed is one task; each worker builds one
 ``TurnTakingEnv`` per scenario the first time it needs it and reuses it
@@ -38,16 +39,18 @@ def _env(path: str):
     from robot_mirror.launch.scenario import load_scenario
 
     if path not in _ENVS:
-        _ENVS[path] = TurnTakingEnv(load_scenario(path))
+        scenario = load_scenario(path)
+        for robot in scenario.robots:  # the scripted expert, whatever the scenario's default
+            robot.policy = "expert"
+        _ENVS[path] = TurnTakingEnv(scenario)
     return _ENVS[path]
 
 
 def run_episode(env, seed: int) -> dict:
     """The episode loop of tests/test_env.py::run_episode."""
-    from robot_mirror.policies import make_policy
+    from robot_mirror.policies import build_policies
 
-    sc = env.scenario
-    policies = {s.name: make_policy(sc.robot(s.name).policy, s, sc, env.twin(s.name)) for s in env.specs}
+    policies = build_policies(env, env.scenario)
     obs, _ = env.reset(seed=seed)
     done = False
     while not done:

@@ -1,8 +1,8 @@
 """How much does ``TurnTakingEnv`` cost on top of raw PyBullet stepping?
 
-Method. One environment is built from the scenario. Each round measures two
-things for about ``--seconds`` of wall time each, on the same bodies in the
-same PyBullet client, right after ``env.reset(seed)``:
+Method. One environment is built from the scenario. Each round starts with
+``env.reset(seed)`` and then measures two things for about ``--seconds`` of
+wall time each, on the same bodies in the same PyBullet client:
 
 * env: ``env.step`` with "hold" commands (every robot commands its home joint
   targets, gripper open), so no policy cost is included; one step is one
@@ -13,11 +13,13 @@ same PyBullet client, right after ``env.reset(seed)``:
   targets (arm joints at home, fingers open), then ``stepSimulation()``
   ``substeps`` times. Nothing else.
 
-The two measurements alternate (and swap order every round) over
-``--rounds`` rounds, and the medians are reported, so CPU noise on a small
-machine hits both alike. Headline: ``ratio`` = env steps/s / raw steps/s
-(1.0 = the environment adds nothing). Real-time factor = simulated seconds
-per wall second.
+Within a round the two alternate in short slices (``SLICE`` s, order swapped
+every slice), so load from other jobs on a small shared machine hits both
+alike; both hold the arms at home, so neither disturbs the other's state.
+Each round gives a ratio env steps/s / raw steps/s. Headline: ``ratio`` = the
+median of the per-round ratios (1.0 = the environment adds nothing); the
+steps/s figures are medians over the rounds. Real-time factor = simulated
+seconds per wall second.
 
     python bench/sim_speed.py [--scenario launch/tower.yaml] [--seconds 3]
                               [--rounds 5] [--json out.json]
@@ -43,6 +45,7 @@ from robot_mirror.launch.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = 0
+SLICE = 0.25  # s of one side before switching to the other
 
 
 def hold_targets(env: TurnTakingEnv) -> dict[str, tuple[list[int], list[float], list[float]]]:
@@ -60,7 +63,6 @@ def hold_targets(env: TurnTakingEnv) -> dict[str, tuple[list[int], list[float], 
 
 def time_env(env: TurnTakingEnv, seconds: float) -> tuple[int, float]:
     """Physics steps and wall seconds of env.step driven by hold commands."""
-    env.reset(seed=SEED)
     actions = {n: ArmCommand(q_target=env.twin(n).home_q.copy(), gripper=0.0) for n in env.robot_names}
     ticks = 0
     start = time.perf_counter()
@@ -70,7 +72,7 @@ def time_env(env: TurnTakingEnv, seconds: float) -> tuple[int, float]:
         elapsed = time.perf_counter() - start
         if elapsed >= seconds:
             break
-        if terminated or truncated:  # not expected with hold commands; keep going anyway
+        if terminated or truncated:  # time limit reached: start over, off the clock
             pause = time.perf_counter()
             env.reset(seed=SEED)
             start += time.perf_counter() - pause
@@ -79,7 +81,6 @@ def time_env(env: TurnTakingEnv, seconds: float) -> tuple[int, float]:
 
 def time_raw(env: TurnTakingEnv, seconds: float) -> tuple[int, float]:
     """Physics steps and wall seconds of bare PyBullet on the same bodies."""
-    env.reset(seed=SEED)
     c = env.world.client
     substeps = env.substeps
     commands = [(arm.body, *hold_targets(env)[name]) for name, arm in env.arms.items()]
@@ -127,25 +128,29 @@ def main(argv: list[str] | None = None) -> int:
     env_rates: list[float] = []
     raw_rates: list[float] = []
     try:
+        env.reset(seed=SEED)
         time_env(env, 0.3)  # warm up both paths once
         time_raw(env, 0.3)
+        slices = max(1, round(args.seconds / SLICE))
         for r in range(args.rounds):
-            order = (("env", time_env), ("raw", time_raw))
-            if r % 2:
-                order = order[::-1]
-            line = []
-            for label, fn in order:
-                steps, wall = fn(env, args.seconds)
-                rate = steps / wall
-                (env_rates if label == "env" else raw_rates).append(rate)
-                line.append(f"{label} {rate:8.0f} steps/s")
-            print(f"round {r + 1}/{args.rounds}: " + "  ".join(line), flush=True)
+            env.reset(seed=SEED)
+            totals = {"env": [0, 0.0], "raw": [0, 0.0]}  # physics steps, wall seconds
+            for k in range(slices):
+                order = (("env", time_env), ("raw", time_raw))
+                for label, fn in order[::-1] if k % 2 else order:
+                    steps, wall = fn(env, args.seconds / slices)
+                    totals[label][0] += steps
+                    totals[label][1] += wall
+            env_rates.append(totals["env"][0] / totals["env"][1])
+            raw_rates.append(totals["raw"][0] / totals["raw"][1])
+            print(f"round {r + 1}/{args.rounds}: env {env_rates[-1]:8.0f} steps/s  raw {raw_rates[-1]:8.0f} "
+                  f"steps/s  ratio {env_rates[-1] / raw_rates[-1]:.3f}", flush=True)
     finally:
         env.close()
 
     env_med = statistics.median(env_rates)
     raw_med = statistics.median(raw_rates)
-    ratio = env_med / raw_med
+    ratio = statistics.median(e / r for e, r in zip(env_rates, raw_rates))
     result = {
         "ratio": round(ratio, 4),
         "env_steps_per_s": round(env_med, 1),

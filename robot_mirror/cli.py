@@ -46,6 +46,9 @@ def cmd_launch(args) -> int:
     if args.gui and not os.environ.get("DISPLAY"):
         raise RobotMirrorError("--gui needs a display (DISPLAY is not set); run headless without --gui")
     scenario = load_scenario(args.scenario, overrides)
+    from robot_mirror.policies import check_policies
+
+    check_policies(scenario, inprocess=args.inprocess)
     if not args.inprocess:
         from robot_mirror.env import TurnTakingEnv
         from robot_mirror.launch.security import Security
@@ -193,6 +196,39 @@ def cmd_train(args) -> int:
     return run(args)
 
 
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="mirror-network metrics, controls, ablations and plots")
+    p.add_argument("--checkpoint", action="append", required=True,
+                   help="MirrorNet checkpoint (repeat: one per task, e.g. tower and imitation)")
+    p.add_argument("--scenario", action="append", required=True, help="scenario to evaluate on (repeatable)")
+    p.add_argument("--episodes", type=int, default=4, help="evaluation episodes per scenario (default 4)")
+    p.add_argument("--online-episodes", type=int, help="closed-loop episodes per policy (default: --episodes)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the first evaluation episode")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--cross", default="launch/tower_mixed.yaml",
+                   help="scenario with a partner of another make, for the zero-shot figures ('' to skip)")
+    p.add_argument("--out", required=True, help="folder for metrics.json and the plots")
+    p.set_defaults(func=cmd_evaluate)
+
+
+def cmd_evaluate(args) -> int:
+    from robot_mirror.mirror.evaluate import evaluate
+
+    if args.episodes < 1:
+        raise RobotMirrorError(f"--episodes {args.episodes}: must be at least 1")
+    metrics = evaluate(args.checkpoint, args.scenario, episodes=args.episodes, out=args.out, seed=args.seed,
+                       overrides=args.overrides, online_episodes=args.online_episodes,
+                       cross_scenario=args.cross or None)
+    print(f"\n== evaluation ({', '.join(metrics['measured_tasks'])}) -> {args.out}/metrics.json ==")
+    for key, value in metrics.items():
+        if key in ("plots", "per_task", "seed", "episodes", "measured_tasks"):
+            continue
+        shown = "-" if value is None else (f"{value:.4f}" if isinstance(value, float) else value)
+        print(f"  {key:<40} {shown}")
+    print(f"  plots: {', '.join(metrics['plots'])}")
+    return 0
+
+
 def _add_keys(sub) -> None:
     p = sub.add_parser("keys", help="make CURVE key pairs for a bus bound beyond loopback")
     p.add_argument("folder")
@@ -220,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_keys(sub)
     _add_demos(sub)
     _add_train(sub)
+    _add_evaluate(sub)
     return parser
 
 

@@ -181,8 +181,7 @@ class TurnTakingEnv:
         self._blocks = self.world.block_poses()
         self._arm_state = {}
         for name, arm in self.arms.items():
-            q, dq = arm.joint_state()
-            self._arm_state[name] = (q, dq, arm.tool_pose(), arm.gripper_opening(), arm.keypoints())
+            self._arm_state[name] = arm.read_state()  # (q, dq, tool pose, gripper, keypoints)
 
     def _zone_update(self, events: list[dict]) -> None:
         holder = self.arbiter.holder

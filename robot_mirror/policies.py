@@ -49,12 +49,62 @@ def make_policy(kind: str, spec, scenario, kinematics, *, oracle=None) -> Policy
         else:
             source = OracleSlot(oracle) if oracle is not None else ObservedSlot()
         return ImitationExpert(spec, scenario.task, scenario.control_hz, kinematics, slot_source=source)
-    if kind == "expert":
+    if kind in ("expert", "oracle"):
         from robot_mirror.sim.expert import ScriptedExpert
 
-        return ScriptedExpert(spec, scenario.task, scenario.control_hz, kinematics)
+        policy = ScriptedExpert(spec, scenario.task, scenario.control_hz, kinematics)
+        policy.wants_partner = kind == "oracle"
+        return policy
+    if kind == "mirror":
+        from robot_mirror.mirror.policy import MirrorPolicy
+
+        return MirrorPolicy(spec, scenario, kinematics)
     if kind == "hold":
         return HoldPolicy()
     raise ConfigError(
         f"{scenario.source}: robots.{spec.name}.policy = '{kind}': not available in this mode"
     )
+
+
+def attach_partners(policies: dict[str, Policy], scenario) -> None:
+    """In process only: give each ``oracle`` policy its partner's plan as the
+    true turn end (the ceiling of the fluency comparison). Raises for an
+    oracle whose partner is not a scripted expert."""
+    for name, policy in policies.items():
+        if not getattr(policy, "wants_partner", False):
+            continue
+        partner_name = next(n for n in policies if n != name)
+        partner = policies[partner_name]
+        if not hasattr(partner, "time_to_release"):
+            raise ConfigError(f"{scenario.source}: robots.{name}.policy = 'oracle' needs a scripted partner "
+                              f"(robots.{partner_name}.policy is not one)")
+        policy.turn_end_predictor = (
+            lambda obs, p=partner, n=partner_name: p.time_to_release() if obs["holder"] == n else None)
+
+
+def build_policies(env, scenario) -> dict[str, Policy]:
+    """Every robot's policy for an in-process run of ``env`` (the runner, the
+    demonstration recorder and the evaluation all build them here)."""
+    oracle = getattr(env.task, "true_slot", None)
+    policies = {
+        spec.name: make_policy(scenario.robot(spec.name).policy, spec, scenario, env.twin(spec.name), oracle=oracle)
+        for spec in env.specs
+    }
+    attach_partners(policies, scenario)
+    return policies
+
+
+def check_policies(scenario, *, inprocess: bool) -> None:
+    """Fail early, in one line, on a policy that cannot run: a missing,
+    corrupt or wrong-robot MirrorNet checkpoint, or an in-process-only
+    policy in a multi-process launch."""
+    for robot in scenario.robots:
+        if robot.policy == "oracle" and not inprocess:
+            raise ConfigError(f"{scenario.source}: robots.{robot.name}.policy = 'oracle' reads the partner's plan "
+                              "and runs only with --inprocess")
+        if robot.policy == "mirror":
+            from robot_mirror.mirror.checkpoint import load_checkpoint
+            from robot_mirror.mirror.dataset import robot_type_of
+            from robot_mirror.mirror.policy import resolve_checkpoint
+
+            load_checkpoint(resolve_checkpoint(scenario, robot.name), robot_type=robot_type_of(robot.urdf))

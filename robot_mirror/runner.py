@@ -126,17 +126,13 @@ def run_inprocess(scenario: Scenario, *, episodes: int, run_dir: Path, overrides
                   record: bool = False, gui: bool = False, quiet: bool = False) -> dict[str, Any]:
     """Run ``episodes`` episodes (seeds ``seed``, ``seed+1``, ...) in this process."""
     from robot_mirror.env import TurnTakingEnv
-    from robot_mirror.policies import make_policy
+    from robot_mirror.policies import build_policies
 
     summary = RunSummary(run_dir, scenario, "inprocess", overrides)
     env = TurnTakingEnv(scenario, gui=gui)
     progress = ProgressLine()
     try:
-        policies = {
-            spec.name: make_policy(scenario.robot(spec.name).policy, spec, scenario, env.twin(spec.name),
-                                   oracle=getattr(env.task, "true_slot", None))
-            for spec in env.specs
-        }
+        policies = build_policies(env, scenario)
         for i in range(episodes):
             seed = scenario.seed + i
             recorder = None

@@ -12,15 +12,22 @@ from robot_mirror.commands import ArmCommand
 from robot_mirror.env import TurnTakingEnv
 from robot_mirror.env_checker import check_env
 from robot_mirror.launch.scenario import load_scenario
-from robot_mirror.policies import make_policy
+from robot_mirror.policies import build_policies
 from tests.conftest import ROOT, run_cli
 
 TOWER_SCENARIOS = ["tower.yaml", "tower_mixed.yaml", "tower_custom.yaml"]
 
 
+def expert_scenario(name: str, overrides: list[str] | None = None):
+    """A shipped scenario with the scripted expert on both arms."""
+    sc = load_scenario(ROOT / "launch" / name, overrides)
+    for robot in sc.robots:
+        robot.policy = "expert"
+    return sc
+
+
 def run_episode(env: TurnTakingEnv, seed: int) -> dict:
-    sc = env.scenario
-    policies = {s.name: make_policy(sc.robot(s.name).policy, s, sc, env.twin(s.name)) for s in env.specs}
+    policies = build_policies(env, env.scenario)
     obs, _ = env.reset(seed=seed)
     done = False
     while not done:
@@ -31,7 +38,7 @@ def run_episode(env: TurnTakingEnv, seed: int) -> dict:
 
 @pytest.fixture(scope="module")
 def tower_env():
-    env = TurnTakingEnv(load_scenario(ROOT / "launch/tower.yaml"))
+    env = TurnTakingEnv(expert_scenario("tower.yaml"))
     yield env
     env.close()
 
@@ -52,7 +59,7 @@ def test_step_before_reset_is_refused() -> None:
 @pytest.mark.parametrize("name", TOWER_SCENARIOS)
 def test_expert_completes_each_scenario(name: str) -> None:
     """Shipped scenarios, including the heterogeneous pair and the project's own arm."""
-    env = TurnTakingEnv(load_scenario(ROOT / "launch" / name))
+    env = TurnTakingEnv(expert_scenario(name))
     try:
         summary = run_episode(env, seed=0)
     finally:
@@ -133,7 +140,7 @@ def test_record_writes_a_video(tmp_path, mode) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", TOWER_SCENARIOS)
 def test_expert_success_rate_over_50_seeds(name: str) -> None:
-    env = TurnTakingEnv(load_scenario(ROOT / "launch" / name))
+    env = TurnTakingEnv(expert_scenario(name))
     try:
         results = [run_episode(env, seed)["success"] for seed in range(50)]
     finally:

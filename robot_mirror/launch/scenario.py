@@ -18,7 +18,7 @@ import yaml
 from robot_mirror.errors import ConfigError
 from robot_mirror.launch.schema import _fail, describe_path, field, from_dict
 
-POLICIES = ("expert", "mirror", "external", "random", "hold")
+POLICIES = ("expert", "oracle", "mirror", "external", "random", "hold")
 TASK_KINDS = ("tower", "imitation")
 
 
@@ -31,7 +31,10 @@ class RobotConfig:
     gripper: str = field("auto", choices=("auto", "fingers", "suction"))
     ee_link: str | None = field(None, doc="end-effector link; auto-detected when absent")
     home_q: list[float] | None = field(None, doc="joint angles of the rest pose, rad")
-    policy: str = field("expert", choices=POLICIES)
+    policy: str = field("expert", choices=POLICIES,
+                        doc="expert (reactive), oracle (expert that knows the partner's turn end; in process only),"
+                            " mirror (MirrorNet), external (a controller over the bus), random, hold")
+    checkpoint: str | None = field(None, doc="MirrorNet checkpoint for policy: mirror (default: shipped)")
 
 
 @dataclass

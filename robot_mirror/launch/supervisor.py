@@ -68,6 +68,7 @@ class Supervisor:
         self.progress = ProgressLine()
         self.security = None
         self._live: dict = {}
+        self._last_beat = 0.0
 
     # ------------------------------------------------------------- start
     def _plan(self) -> None:
@@ -169,6 +170,7 @@ class Supervisor:
             if self.stopping:
                 return
             self._receive(100)
+            self._beat()
             for child in self.children.values():
                 code = child.proc.poll()
                 if code is not None and not child.hello:
@@ -185,18 +187,22 @@ class Supervisor:
                   f"{', '.join(external)}: endpoints in {self.run_dir / 'endpoints.json'} "
                   f"(cmd {self.endpoints.cmd}, obs {self.endpoints.obs})", flush=True)
 
+    def _beat(self) -> None:
+        """Heartbeat every node that said hello (also while others still start)."""
+        now = time.monotonic()
+        if now - self._last_beat < HEARTBEAT_INTERVAL:
+            return
+        self._last_beat = now
+        for child in self.children.values():
+            if child.hello:
+                send(self.control, "heartbeat", "heartbeat", identity=child.name.encode(),
+                     fields={"node": "supervisor", "state": "running", "drops": self.drops.total})
+
     def _loop(self) -> None:
-        last_beat = 0.0
         while not self.stopping:
             self._receive(50)
-            now = time.monotonic()
-            if now - last_beat >= HEARTBEAT_INTERVAL:
-                last_beat = now
-                for child in self.children.values():
-                    if child.hello:
-                        send(self.control, "heartbeat", "heartbeat", identity=child.name.encode(),
-                             fields={"node": "supervisor", "state": "running", "drops": self.drops.total})
-            self._watch(now)
+            self._beat()
+            self._watch(time.monotonic())
             self._show_progress()
 
     def _receive(self, timeout_ms: int) -> None:

@@ -156,7 +156,7 @@ def run_demos(scenario, *, episodes: int, out: str | Path, progress: bool = True
     from tqdm import tqdm
 
     from robot_mirror.env import TurnTakingEnv
-    from robot_mirror.policies import make_policy
+    from robot_mirror.policies import build_policies
 
     if episodes < 1:
         raise RobotMirrorError(f"--episodes {episodes}: must be at least 1")
@@ -164,9 +164,7 @@ def run_demos(scenario, *, episodes: int, out: str | Path, progress: bool = True
     prepare_out(out)
     env = TurnTakingEnv(scenario)
     try:
-        oracle = getattr(env.task, "true_slot", None)
-        policies = {s.name: make_policy(scenario.robot(s.name).policy, s, scenario, env.twin(s.name),
-                                        oracle=oracle) for s in env.specs}
+        policies = build_policies(env, scenario)
         robots = [{"name": s.name, "urdf": scenario.robot(s.name).urdf, "dof": int(env.twin(s.name).dof),
                    "gripper": env.twin(s.name).arm.gripper_kind} for s in env.specs]
         listed: list[dict[str, Any]] = []

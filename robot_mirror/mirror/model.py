@@ -26,7 +26,7 @@ online callers pass what the robot measures and sees.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Optional
 
 import torch
@@ -51,7 +51,7 @@ class MirrorConfig:
     target_embed: int = 16
     motor_hidden: int = 128
     motor_horizon: int = 5                 # predict own q at t+1 .. t+K ticks
-    contrastive_weight: float = 0.5        # 0 = the "no contrastive" ablation
+    contrastive_weight: float = 0.2        # 0 = the "no contrastive" ablation
     temperature: float = 0.1
     contrastive_samples: int = 256         # time steps drawn per stream per batch
     turn_weight: float = 0.5

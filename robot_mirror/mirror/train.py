@@ -36,7 +36,7 @@ class TrainOptions:
     clip: float = 1.0
     held_out: float = 0.2       # fraction of episodes kept for evaluation
     hidden: int = 128
-    contrastive_weight: float = 0.5
+    contrastive_weight: float = 0.2
     progress: bool = True
     evaluate: bool = True
     controls: bool = True       # untrained / shuffled-partner controls in the metrics

@@ -12,6 +12,7 @@ import zmq
 
 from robot_mirror.bus.codec import encode
 from robot_mirror.bus.transport import recv
+from robot_mirror.errors import RobotMirrorError
 from robot_mirror.nodes.base import Node
 from robot_mirror.nodes.wire import decode_obs
 
@@ -34,7 +35,11 @@ class PolicyNode(Node):
         spec = next(s for s in specs if s.name == self.robot)
         task = make_task(sc.task, specs)
         self.kinematics = Kinematics(spec, home_reach=task.home_reach(spec))
-        self.policy = make_policy(sc.robot(self.robot).policy, spec, sc, self.kinematics)
+        kind = sc.robot(self.robot).policy
+        if kind == "oracle":
+            raise RobotMirrorError(f"{sc.source}: robots.{self.robot}.policy = 'oracle' reads the partner's plan"
+                                   " and runs only with --inprocess")
+        self.policy = make_policy(kind, spec, sc, self.kinematics)
         self.sub = self.connected(zmq.SUB, self.endpoints.obs, subscribe=f"obs.{self.robot}".encode())
         self.cmd = self.connected(zmq.DEALER, self.endpoints.cmd, identity=self.name)
         self.poller.register(self.sub, zmq.POLLIN)

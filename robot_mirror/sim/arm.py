@@ -190,6 +190,19 @@ class Arm:
         dq = np.fromiter((s[1] for s in states), float, self.dof)
         return q, dq
 
+    def read_state(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, np.ndarray]:
+        """``(q, dq, tool_pose, gripper_opening, keypoints)``: the same values as
+        joint_state(), tool_pose(), gripper_opening() and keypoints(), read
+        with two queries instead of four (the environment reads all of them
+        every tick, and each query has a fixed cost)."""
+        c, dof = self.client, self.dof
+        states = c.getJointStates(self.body, [*self.joint_indices, *(j.index for j in self.finger_joints)])
+        q = np.fromiter((s[0] for s in states[:dof]), float, dof)
+        dq = np.fromiter((s[1] for s in states[:dof]), float, dof)
+        links = c.getLinkStates(self.body, [*self._keypoint_links, self.ee_index], computeForwardKinematics=True)
+        tool = self._tool_pose_from(links[3][4], links[3][5])
+        return q, dq, tool, self._opening_from(states[dof:]), self._keypoints_from(links[:3], tool)
+
     def ee_frame(self) -> tuple[tuple, tuple]:
         state = self.client.getLinkState(self.body, self.ee_index, computeForwardKinematics=True)
         return state[4], state[5]
@@ -209,11 +222,15 @@ class Arm:
         """0 = fully open, 1 = fully closed (fingers); suction reports its command."""
         if self.gripper_kind != "fingers":
             return float(self.gripper_command)
-        states = self.client.getJointStates(self.body, [j.index for j in self.finger_joints])
+        return self._opening_from(self.client.getJointStates(self.body, [j.index for j in self.finger_joints]))
+
+    def _opening_from(self, finger_states) -> float:
+        if self.gripper_kind != "fingers":
+            return float(self.gripper_command)
         # Plain floats (runs every tick; numpy mean/clip on two values cost
         # more than the query). Same arithmetic: sum in order, divide, clamp.
         total = 0.0
-        for j, s in zip(self.finger_joints, states):
+        for j, s in zip(self.finger_joints, finger_states):
             total += (j.upper - s[0]) / (j.upper - j.lower)
         return float(min(max(total / len(self.finger_joints), 0.0), 1.0))
 
@@ -232,11 +249,14 @@ class Arm:
         # is derived from the latter exactly as tool_pose() does).
         states = self.client.getLinkStates(
             self.body, [*self._keypoint_links, self.ee_index], computeForwardKinematics=True)
+        return self._keypoints_from(states[:3], self._tool_pose_from(states[3][4], states[3][5]))
+
+    def _keypoints_from(self, link_states, tool: np.ndarray) -> np.ndarray:
         points = np.empty((5, 3))
         points[0] = self.spec.base_position
-        for i, state in enumerate(states[:3]):
+        for i, state in enumerate(link_states):
             points[i + 1] = state[4]
-        points[4] = self._tool_pose_from(states[3][4], states[3][5])[:3]
+        points[4] = tool[:3]
         return points
 
     def link_aabbs(self) -> list[tuple[tuple, tuple]]:

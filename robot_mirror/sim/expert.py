@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -28,6 +28,8 @@ JOINT_SPEED = 1.5    # rad/s, joint-space return home
 REACH_TOL = 0.006    # m, waypoint reached
 GRIP_WAIT = 0.35     # s for fingers to close / open
 MAX_RETRIES = 2
+STAGING_MARGIN = 0.10  # m outside the zone edge where an anticipating arm waits
+SETTLE = 0.15        # s per waypoint beyond distance / speed, for time estimates
 
 
 @dataclass
@@ -36,7 +38,7 @@ class Step:
     (reach, grasp, carry, place, retreat, home), which later becomes the
     mirror network's training label."""
 
-    kind: str                  # "move" | "grip" | "home"
+    kind: str                  # "move" | "grip" | "home" | "gate" (wait for the turn)
     label: str
     target: np.ndarray | None = None  # (x, y, z, yaw) for moves
     gripper: float = 0.0
@@ -51,8 +53,16 @@ class ScriptedExpert:
     """Scripted turn-taking pick-and-place for one arm."""
 
     def __init__(self, spec: RobotSpec, task_config, control_hz: int,
-                 kinematics: Kinematics | None = None) -> None:
+                 kinematics: Kinematics | None = None,
+                 turn_end_predictor: Callable[[dict[str, Any]], float | None] | None = None) -> None:
+        """``turn_end_predictor(obs)``: seconds until the partner's turn ends
+        (None: unknown). With one, the expert anticipates: it fetches its
+        block during the partner's turn, waits at a staging pose just outside
+        the shared zone, and goes in the moment the turn is granted. Without
+        one it is the reactive expert: nothing happens before the grant."""
         self.spec = spec
+        self.turn_end_predictor = turn_end_predictor
+        self.zone_radius = float(getattr(task_config, "zone_radius", 0.0))
         self.kin = kinematics or Kinematics(spec)
         self.dt = 1.0 / control_hz
         self.size = task_config.block_size
@@ -90,9 +100,9 @@ class ScriptedExpert:
         if not self.plan:
             self.segment = "wait"
             self.target = None
-            block = self._next_block(obs) if obs["my_turn"] else None
+            block = self._next_block(obs) if obs["my_turn"] or self._prefetch_due(obs) else None
             if block is not None:
-                self._plan_pick_and_place(obs, block)
+                self._plan_pick_and_place(obs, block, ahead=not obs["my_turn"])
         turn = ""
         if self.plan:
             step = self.plan[0]
@@ -131,35 +141,99 @@ class ScriptedExpert:
         offset = block_yaw - quarter * round(block_yaw / quarter)
         return grasp, grasp - offset
 
-    def _plan_pick_and_place(self, obs, block: int) -> None:
+    def _plan_pick_and_place(self, obs, block: int, ahead: bool = False) -> None:
+        """Steps up to the shared zone; the rest is planned at the gate, when
+        the turn is granted, from the tower as it is then. ``ahead``: planned
+        during the partner's turn, whose block will be on the tower first."""
         self.block = block
         self.released = False
         pose = obs["blocks"][block]
         grasp_yaw, place_yaw = self._grasp_yaws(pose)
+        self._place_yaw = place_yaw
         bx, by = pose[0], pose[1]
         grasp_z = pose[2] - self.size / 2 + self.grasp_height
-        hang = self.grasp_height
-        tx, ty, tower_top, self.target = self._place_spot(obs)
-        carry_z = max(tower_top + hang + 0.06, grasp_z + 0.12)
-        place_z = tower_top + hang + 0.002
+        self._grasp_z = grasp_z
+        tx, ty, surface, self.target = self._place_spot(obs)
+        carry_z = self._carry_z(surface + (self.size if ahead else 0.0))
         self.plan = [
             Step("move", "reach", np.array([bx, by, grasp_z + 0.10, grasp_yaw]), 0.0, FREE_SPEED),
             Step("move", "reach", np.array([bx, by, grasp_z, grasp_yaw]), 0.0, NEAR_SPEED),
             Step("grip", "grasp", gripper=1.0, duration=GRIP_WAIT),
             Step("move", "grasp", np.array([bx, by, carry_z, grasp_yaw]), 1.0, NEAR_SPEED,
                  data={"check_grasp": True}),
-            Step("move", "carry", np.array([tx, ty, carry_z, place_yaw]), 1.0, FREE_SPEED),
-            Step("move", "place", np.array([tx, ty, place_z, place_yaw]), 1.0, NEAR_SPEED * 0.7),
-            Step("grip", "place", gripper=0.0, duration=GRIP_WAIT),
-            Step("move", "retreat", np.array([tx, ty, carry_z + 0.04, place_yaw]), 0.0, NEAR_SPEED),
-            Step("home", "retreat", gripper=0.0, data={"after_place": True}),
         ]
+        if np.hypot(tx - self.tower_xy[0], ty - self.tower_xy[1]) < self.zone_radius:
+            # Into the zone comes last: first to its edge, on the way from the block.
+            away = np.array([bx, by]) - self.tower_xy
+            away /= max(float(np.linalg.norm(away)), 1e-9)
+            sx, sy = self.tower_xy + away * (self.zone_radius + STAGING_MARGIN)
+            self.plan.append(Step("move", "carry", np.array([sx, sy, carry_z, place_yaw]), 1.0, FREE_SPEED))
+        self.plan.append(Step("gate", "carry", gripper=1.0))
         if obs["holding"] == block:
             # Started (or restarted, e.g. a respawned policy process) with the
             # block already in hand: the grip stays closed; go on from the lift.
             self.gripper = 1.0
             self.plan = self.plan[3:]
             self.plan[0].target[:3] = [obs["ee_pose"][0], obs["ee_pose"][1], carry_z]
+
+    def _carry_z(self, surface: float) -> float:
+        return max(surface + self.grasp_height + 0.06, self._grasp_z + 0.12)
+
+    def _in_zone_steps(self, obs) -> list[Step]:
+        """Carry over the place spot, put the block down, let go, retreat."""
+        tx, ty, surface, self.target = self._place_spot(obs)
+        carry_z = self._carry_z(surface)
+        place_z = surface + self.grasp_height + 0.002
+        yaw = self._place_yaw
+        return [
+            Step("move", "carry", np.array([tx, ty, carry_z, yaw]), 1.0, FREE_SPEED),
+            Step("move", "place", np.array([tx, ty, place_z, yaw]), 1.0, NEAR_SPEED * 0.7),
+            Step("grip", "place", gripper=0.0, duration=GRIP_WAIT),
+            Step("move", "retreat", np.array([tx, ty, carry_z + 0.04, yaw]), 0.0, NEAR_SPEED),
+            Step("home", "retreat", gripper=0.0, data={"after_place": True}),
+        ]
+
+    # ---------------------------------------------------------- anticipation
+    def _prefetch_due(self, obs) -> bool:
+        """Partner's turn ends soon enough that fetching now ends at the zone edge in time."""
+        if self.turn_end_predictor is None or obs["my_turn"] or not obs["holder"]:
+            return False
+        predicted = self.turn_end_predictor(obs)
+        return predicted is not None and predicted <= self._fetch_time(obs)
+
+    def _fetch_time(self, obs) -> float:
+        """Rough seconds from home to the staging pose with the next block in hand."""
+        block = np.flatnonzero(obs["my_blocks"] & ~obs["placed"])
+        if not len(block):
+            return 0.0
+        b = obs["blocks"][int(block[0])][:3]
+        tool = obs["ee_pose"][:3]
+        staging = self.tower_xy + (b[:2] - self.tower_xy) / max(np.linalg.norm(b[:2] - self.tower_xy), 1e-9) \
+            * (self.zone_radius + STAGING_MARGIN)
+        reach = np.linalg.norm(b[:2] - tool[:2]) + abs(tool[2] - b[2] - 0.1)
+        return (reach / FREE_SPEED + 2 * 0.1 / NEAR_SPEED + 0.12 / NEAR_SPEED + GRIP_WAIT
+                + np.linalg.norm(staging - b[:2]) / FREE_SPEED + 5 * SETTLE)
+
+    def time_to_release(self) -> float | None:
+        """Estimated seconds until this arm gives its turn back (None when it
+        is not working on a turn). The ceiling of the fluency comparison reads
+        it as the 'true' turn end of its partner."""
+        if not self.plan or self.block is None:
+            return None
+        total = 0.0
+        pos = self.setpoint[:3] if self.setpoint is not None else None
+        for step in self.plan:
+            if step.kind == "grip":
+                total += max(0.0, step.duration - step.elapsed)
+            elif step.kind == "move":
+                start = pos if pos is not None else step.target[:3]
+                total += float(np.linalg.norm(step.target[:3] - start)) / step.speed + SETTLE
+                pos = step.target[:3]
+            elif step.kind == "gate":
+                return None  # still waiting for its own turn
+            elif step.kind == "home":
+                return total + 2 * SETTLE  # out of the zone soon after it heads home
+        return total
 
     def _retry(self, obs) -> None:
         """The block did not come up with the gripper: open, back off, try again."""
@@ -175,6 +249,12 @@ class ScriptedExpert:
     # --------------------------------------------------------------- execute
     def _execute(self, step: Step, obs) -> bool:
         step.elapsed += self.dt
+        if step.kind == "gate":
+            self.gripper = step.gripper
+            if not obs["my_turn"]:
+                return False  # hold still at the zone's edge
+            self.plan[1:1] = self._in_zone_steps(obs)
+            return True
         if step.kind == "grip":
             self.gripper = step.gripper
             return step.elapsed >= step.duration

@@ -130,9 +130,9 @@ class ImitationExpert(ScriptedExpert):
         x, y, z = (float(v) for v in np.asarray(obs["slots"])[self._slot])
         return x, y, z, self._slot
 
-    def _plan_pick_and_place(self, obs, block: int) -> None:
+    def _plan_pick_and_place(self, obs, block: int, ahead: bool = False) -> None:
         self._turn_released = False
-        super()._plan_pick_and_place(obs, block)
+        super()._plan_pick_and_place(obs, block, ahead)
 
     def act(self, obs: dict[str, Any]) -> ArmCommand:
         cmd = super().act(obs)
