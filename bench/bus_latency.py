@@ -60,55 +60,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import zmq
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/_common.py; see its docstring
+from _common import (BenchError, launch_command, launch_summary, loadavg, machine_info,  # noqa: E402
+                     median_of, package_version, percentiles, print_load, print_round, round_order,
+                     run_on_scenario, temp_folder, write_json)
+
 HOLD = ["--set", "robots.left.policy=hold", "--set", "robots.right.policy=hold"]
 POLL_MS = 20
 RESEND_S = 0.25
 TICK = struct.Struct("<q")
-
-
-class BenchError(Exception):
-    pass
-
-
-def run_launch(cmd: list[str], timeout: float) -> subprocess.CompletedProcess | None:
-    """Run one ``robot-mirror launch``; None if it ran past ``timeout`` (it is
-    then interrupted like Ctrl-C, so the supervisor stops its nodes, and
-    killed if it still has not ended 15 s later)."""
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
-        return None
-    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
-
-
-def scenario_path(text: str) -> str:
-    """A scenario given relative to the current folder or to the project root."""
-    p = Path(text)
-    if not p.is_absolute() and not p.exists():
-        p = ROOT / p
-    if not p.is_file():
-        raise BenchError(f"scenario {text}: file not found")
-    return str(p.resolve())
 
 
 # ------------------------------------------------------------ payload sizes
@@ -176,36 +144,53 @@ def _socket(ctx: zmq.Context, kind: int, identity: str | None = None) -> zmq.Soc
 
 
 # --------------------------------------------------------------- raw roles
+def _subscriber(ctx: zmq.Context, topic: bytes, endpoint: str) -> tuple[zmq.Socket, zmq.Poller]:
+    """A SUB socket on ``topic`` connected to ``endpoint``, and a poller on it."""
+    sub = _socket(ctx, zmq.SUB)
+    sub.setsockopt(zmq.SUBSCRIBE, topic)
+    sub.connect(endpoint)
+    poller = zmq.Poller()
+    poller.register(sub, zmq.POLLIN)
+    return sub, poller
+
+
+def latest_tick(sub: zmq.Socket, poller: zmq.Poller) -> bytes | None:
+    """Wait up to POLL_MS for ``sub``, drain it to the latest message (like
+    the nodes) and return that message's tick bytes; None if nothing came."""
+    if not dict(poller.poll(POLL_MS)):
+        return None
+    latest = None
+    while True:
+        try:
+            latest = sub.recv_multipart(flags=zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            break
+    return None if latest is None else bytes(latest[1].buffer[:TICK.size])
+
+
+def send_nowait(sock: zmq.Socket, frames: list[bytes]) -> None:
+    """A non-blocking, zero-copy send; dropped if the queue is full."""
+    try:
+        sock.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
+    except zmq.Again:
+        pass
+
+
 def role_b(spec: dict) -> int:
     """Perception stand-in: SUB state, PUB one obs payload per robot."""
     ctx = zmq.Context()
-    sub = _socket(ctx, zmq.SUB)
-    sub.setsockopt(zmq.SUBSCRIBE, b"state")
-    sub.connect(spec["state"])
+    sub, poller = _subscriber(ctx, b"state", spec["state"])
     pub = _socket(ctx, zmq.PUB)
     pub.bind("tcp://127.0.0.1:*")
     print(pub.getsockopt(zmq.LAST_ENDPOINT).decode(), flush=True)
     obs = [frames_for(f"obs.{n}", spec["obs"][n]) for n in spec["robots"]]
-    poller = zmq.Poller()
-    poller.register(sub, zmq.POLLIN)
     try:
         while True:
-            if not dict(poller.poll(POLL_MS)):
+            tick_bytes = latest_tick(sub, poller)
+            if tick_bytes is None:
                 continue
-            latest = None
-            while True:
-                try:
-                    latest = sub.recv_multipart(flags=zmq.NOBLOCK, copy=False)
-                except zmq.Again:
-                    break
-            if latest is None:
-                continue
-            tick_bytes = bytes(latest[1].buffer[:TICK.size])
             for frames in obs:
-                try:
-                    pub.send_multipart(with_tick(frames, tick_bytes), flags=zmq.NOBLOCK, copy=False)
-                except zmq.Again:
-                    pass
+                send_nowait(pub, with_tick(frames, tick_bytes))
             if TICK.unpack(tick_bytes)[0] < 0:  # stop sentinel, passed on to C1/C2
                 time.sleep(0.1)
                 return 0
@@ -217,33 +202,18 @@ def role_c(spec: dict) -> int:
     """Policy stand-in: SUB its obs topic, DEALER the cmd payload back to A."""
     robot = spec["robot"]
     ctx = zmq.Context()
-    sub = _socket(ctx, zmq.SUB)
-    sub.setsockopt(zmq.SUBSCRIBE, f"obs.{robot}".encode())
-    sub.connect(spec["obs_ep"])
+    sub, poller = _subscriber(ctx, f"obs.{robot}".encode(), spec["obs_ep"])
     dealer = _socket(ctx, zmq.DEALER, identity=f"policy.{robot}")
     dealer.connect(spec["cmd_ep"])
     cmd = frames_for("cmd", spec["cmd"][robot])
-    poller = zmq.Poller()
-    poller.register(sub, zmq.POLLIN)
     try:
         while True:
-            if not dict(poller.poll(POLL_MS)):
+            tick_bytes = latest_tick(sub, poller)
+            if tick_bytes is None:
                 continue
-            latest = None
-            while True:
-                try:
-                    latest = sub.recv_multipart(flags=zmq.NOBLOCK, copy=False)
-                except zmq.Again:
-                    break
-            if latest is None:
-                continue
-            tick_bytes = bytes(latest[1].buffer[:TICK.size])
             if TICK.unpack(tick_bytes)[0] < 0:
                 return 0
-            try:
-                dealer.send_multipart(with_tick(cmd, tick_bytes), flags=zmq.NOBLOCK, copy=False)
-            except zmq.Again:
-                pass
+            send_nowait(dealer, with_tick(cmd, tick_bytes))
     finally:
         ctx.destroy(linger=0)
 
@@ -321,16 +291,8 @@ def raw_round(layout: dict, ticks: int, timeout: float = 60.0) -> list[float]:
 # --------------------------------------------------------------- bus side
 def bus_round(scenario: str, seconds: float, tmp: Path, index: int, timeout: float) -> dict:
     out = tmp / f"bus{index}"
-    cmd = [sys.executable, "-m", "robot_mirror", "launch", scenario, "--episodes", "1", *HOLD,
-           "--set", f"task.time_limit={seconds:g}", "--out", str(out), "--quiet"]
-    proc = run_launch(cmd, timeout)
-    if proc is None:
-        raise BenchError(f"bus run {index} did not finish within {timeout:.0f} s")
-    summary_path = out / "summary.json"
-    if proc.returncode != 0 or not summary_path.is_file():
-        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise BenchError(f"bus run {index} failed (exit {proc.returncode}): {last}")
-    summary = json.loads(summary_path.read_text())
+    cmd = launch_command(scenario, out, [*HOLD, "--set", f"task.time_limit={seconds:g}"])
+    summary, _ = launch_summary(cmd, out, timeout, f"bus run {index}")
     eps = summary.get("episodes") or []
     lat = eps[0].get("bus", {}).get("tick_latency_ms") if eps else None
     if not summary.get("complete") or not lat:
@@ -342,27 +304,6 @@ def bus_round(scenario: str, seconds: float, tmp: Path, index: int, timeout: flo
 
 
 # ------------------------------------------------------------------- main
-def _pct(values: list[float], q: float) -> float:
-    import numpy as np
-
-    return float(np.percentile(np.asarray(values), q))
-
-
-def machine_info() -> dict:
-    import platform
-    from importlib.metadata import version
-
-    def ver(name: str) -> str:
-        try:
-            return version(name)
-        except Exception:
-            return "unknown"
-
-    return {"python": platform.python_version(), "pyzmq": zmq.pyzmq_version(), "libzmq": zmq.zmq_version(),
-            "msgpack": ver("msgpack"), "numpy": ver("numpy"), "cpu_count": os.cpu_count(),
-            "platform": platform.platform(), "processor": platform.processor() or platform.machine()}
-
-
 def run(args) -> dict:
     from statistics import median
 
@@ -372,27 +313,27 @@ def run(args) -> dict:
     print(f"payloads (bytes per frame): state {layout['state']} = {sum(layout['state'])}; "
           + "; ".join(f"obs.{n} {sum(s)}" for n, s in layout["obs"].items()) + "; "
           + "; ".join(f"cmd {n} {sum(s)}" for n, s in layout["cmd"].items()), flush=True)
-    load_before = os.getloadavg()
+    load_before = loadavg()
     bus, raw = [], []
-    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True, prefix="bus_latency-") as tmp:
+    with temp_folder("bus_latency-") as tmp:
         raw_round(layout, 50)  # warm-up (imports, page cache)
         for r in range(args.rounds):
-            order = ("bus", "raw") if r % 2 == 0 else ("raw", "bus")
             line = []
-            for side in order:
+            for side in round_order(r, "bus", "raw"):
                 if side == "bus":
-                    res = bus_round(args.scenario, args.seconds, Path(tmp), r, args.timeout)
+                    res = bus_round(args.scenario, args.seconds, tmp, r, args.timeout)
                     bus.append(res)
                     line.append(f"bus p50 {res['p50']:6.3f} p99 {res['p99']:7.3f} ms ({res['ticks']} ticks)")
                 else:
                     lat = raw_round(layout, ticks)
-                    res = {"p50": round(_pct(lat, 50), 3), "p99": round(_pct(lat, 99), 3), "ticks": len(lat)}
+                    p50, p99 = percentiles(lat, 50, 99)
+                    res = {"p50": round(p50, 3), "p99": round(p99, 3), "ticks": len(lat)}
                     raw.append(res)
                     line.append(f"raw p50 {res['p50']:6.3f} p99 {res['p99']:7.3f} ms ({res['ticks']} ticks)")
-            print(f"round {r + 1}/{args.rounds}: " + "   ".join(line), flush=True)
-    load_after = os.getloadavg()
-    bus_p50, bus_p99 = median(x["p50"] for x in bus), median(x["p99"] for x in bus)
-    raw_p50, raw_p99 = median(x["p50"] for x in raw), median(x["p99"] for x in raw)
+            print_round(r, args.rounds, line)
+    load_after = loadavg()
+    bus_p50, bus_p99 = median_of(bus, "p50"), median_of(bus, "p99")
+    raw_p50, raw_p99 = median_of(raw, "p50"), median_of(raw, "p99")
     return {
         "ratio": round(bus_p50 / raw_p50, 3),
         "ratio_p99": round(bus_p99 / raw_p99, 3),
@@ -406,9 +347,10 @@ def run(args) -> dict:
                           **{f"obs.{n}": sum(s) for n, s in layout["obs"].items()},
                           **{f"cmd.{n}": sum(s) for n, s in layout["cmd"].items()}},
         "frame_sizes": {k: layout[k] for k in ("state", "obs", "cmd")},
-        "loadavg_before": [round(x, 2) for x in load_before],
-        "loadavg_after": [round(x, 2) for x in load_after],
-        "machine": machine_info(),
+        "loadavg_before": load_before,
+        "loadavg_after": load_after,
+        "machine": machine_info({"pyzmq": zmq.pyzmq_version(), "libzmq": zmq.zmq_version(),
+                                 "msgpack": package_version("msgpack"), "numpy": package_version("numpy")}),
     }
 
 
@@ -431,13 +373,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
     if args.rounds < 1 or args.seconds < 5:
         ap.error("--rounds must be >= 1 and --seconds >= 5 (the scenario's minimum time_limit)")
-    from robot_mirror.errors import RobotMirrorError
-
-    try:
-        args.scenario = scenario_path(args.scenario)
-        result = run(args)
-    except (BenchError, RobotMirrorError) as exc:
-        print(f"bus_latency: error: {exc}", file=sys.stderr)
+    result = run_on_scenario("bus_latency", run, args)
+    if result is None:
         return 1
     print(f"bus : p50 {result['bus_p50_ms']:.3f} ms  p99 {result['bus_p99_ms']:.3f} ms  (median of "
           f"{args.rounds} launched runs)")
@@ -445,11 +382,8 @@ def main(argv: list[str] | None = None) -> int:
           f"payloads/topology)")
     print(f"ratio bus/raw p50: {result['ratio']:.2f}  (goal <= 2)   p99: {result['ratio_p99']:.2f}   "
           f"paired p50 ratio median: {result['paired_ratio_median']:.2f}")
-    print(f"load average before {result['loadavg_before']} after {result['loadavg_after']}")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {args.json}")
+    print_load(result)
+    write_json(args.json, result)
     return 0
 
 

@@ -2,12 +2,12 @@
 
 For each shipped tower scenario, with every robot's policy set to
 ``expert``, runs the scripted expert (policies from
-``robot_mirror.policies.build_policies``, the episode loop of
-``tests/test_env.py::run_episode``) on seeds ``0 .. N-1``, in a
-multiprocessing pool. Every seed is one task; each worker builds one
-``TurnTakingEnv`` per scenario the first time it needs it and reuses it
-(``reset(seed)`` rebuilds the world, so results do not depend on which
-worker ran a seed). Prints one row per scenario: episodes, successes,
+``robot_mirror.policies.build_policies``, the episode loop
+``robot_mirror.policies.play_episode``, as ``tests/test_env.py::run_episode``)
+on seeds ``0 .. N-1``, in a multiprocessing pool. Every seed is one task;
+each worker builds one ``TurnTakingEnv`` per scenario the first time it
+needs it and reuses it (``reset(seed)`` rebuilds the world, so results do
+not depend on which worker ran a seed). Prints one row per scenario: episodes, successes,
 success rate, mean turn duration, mean hand-off gap, total zone violations,
 mean simulated seconds per episode. Headline: ``ratio`` = the lowest
 success rate over the scenarios.
@@ -19,16 +19,13 @@ success rate over the scenarios.
 from __future__ import annotations
 
 import argparse
-import json
-import multiprocessing as mp
-import os
-import platform
 import statistics
 import sys
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/_common.py; see its docstring
+from _common import from_root, pool_figures, run_episode, run_pool, write_json  # noqa: E402
+
 SCENARIOS = ["launch/tower.yaml", "launch/tower_mixed.yaml", "launch/tower_custom.yaml"]
 
 _ENVS: dict = {}  # per worker process: scenario path -> TurnTakingEnv
@@ -44,19 +41,6 @@ def _env(path: str):
             robot.policy = "expert"
         _ENVS[path] = TurnTakingEnv(scenario)
     return _ENVS[path]
-
-
-def run_episode(env, seed: int) -> dict:
-    """The episode loop of tests/test_env.py::run_episode."""
-    from robot_mirror.policies import build_policies
-
-    policies = build_policies(env, env.scenario)
-    obs, _ = env.reset(seed=seed)
-    done = False
-    while not done:
-        obs, _, terminated, truncated, _ = env.step({n: p.act(obs[n]) for n, p in policies.items()})
-        done = terminated or truncated
-    return env.episode_summary()
 
 
 def _task(job: tuple[str, int]) -> tuple[str, int, dict]:
@@ -91,19 +75,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = ap.parse_args(argv)
 
-    paths = [str(p if Path(p).is_absolute() else ROOT / p) for p in args.scenarios]
+    paths = [from_root(p) for p in args.scenarios]
     jobs = [(path, seed) for path in paths for seed in range(args.seeds)]
     results: dict[str, dict[int, dict]] = {path: {} for path in paths}
-    start = time.perf_counter()
-    with mp.Pool(args.workers) as pool:
-        for n, (path, seed, summary) in enumerate(pool.imap_unordered(_task, jobs), 1):
-            results[path][seed] = summary
-            if not summary["success"]:
-                print(f"  FAILED {Path(path).name} seed {seed}: {summary['blocks_stacked']}/{summary['blocks']}"
-                      f" stacked, {summary['sim_seconds']} s simulated", flush=True)
-            if n % 10 == 0 or n == len(jobs):
-                print(f"  {n}/{len(jobs)} episodes, {time.perf_counter() - start:.0f} s", flush=True)
-    wall = time.perf_counter() - start
+
+    def keep(result: tuple[str, int, dict]) -> None:
+        path, seed, summary = result
+        results[path][seed] = summary
+        if not summary["success"]:
+            print(f"  FAILED {Path(path).name} seed {seed}: {summary['blocks_stacked']}/{summary['blocks']}"
+                  f" stacked, {summary['sim_seconds']} s simulated", flush=True)
+
+    wall = run_pool(_task, jobs, args.workers, keep)
 
     per_scenario = {Path(path).name: aggregate(results[path]) for path in paths}
     failed = [
@@ -123,20 +106,12 @@ def main(argv: list[str] | None = None) -> int:
           + (", ".join(f"{f['scenario']}#{f['seed']}" for f in failed) or "none")
           + f"   ({wall:.0f} s wall, {args.workers} workers)")
 
-    if args.json:
-        out = {
-            "ratio": ratio,
-            "scenarios": per_scenario,
-            "failed": failed,
-            "seeds": args.seeds,
-            "workers": args.workers,
-            "wall_seconds": round(wall, 1),
-            "machine": {"python": platform.python_version(), "cpu_count": os.cpu_count(),
-                        "platform": platform.platform()},
-        }
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(out, indent=2) + "\n")
-        print(f"wrote {args.json}")
+    write_json(args.json, {
+        "ratio": ratio,
+        "scenarios": per_scenario,
+        "failed": failed,
+        **pool_figures(args.seeds, args.workers, wall),
+    })
     return 0
 
 

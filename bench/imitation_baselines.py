@@ -1,8 +1,9 @@
 """Imitation (mirror game) baselines: the ceiling and the floor a learned
 follower is measured between.
 
-Runs ``launch/imitation.yaml`` in process (``TurnTakingEnv`` and
-``robot_mirror.policies.make_policy``, as ``robot-mirror launch --inprocess``)
+Runs ``launch/imitation.yaml`` in process (``TurnTakingEnv``,
+``robot_mirror.policies.build_policies`` and ``play_episode``, as
+``robot-mirror launch --inprocess``)
 on seeds ``0 .. N-1`` twice: with ``policy: expert`` on both arms (scripted
 leader + oracle follower, which is handed the task's true slot through
 ``task.true_slot``) and with ``policy: random`` (scripted leader + a follower
@@ -24,16 +25,13 @@ the random floor is about ``1 / slots``).
 from __future__ import annotations
 
 import argparse
-import json
-import multiprocessing as mp
-import os
-import platform
 import statistics
 import sys
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/_common.py; see its docstring
+from _common import from_root, pool_figures, run_episode, run_pool, write_json  # noqa: E402
+
 FOLLOWERS = {"oracle": "expert", "random": "random"}  # baseline -> scenario policy
 
 _ENVS: dict = {}  # per worker: (scenario, policy, overrides) -> TurnTakingEnv
@@ -54,22 +52,6 @@ def _names(path: str) -> list[str]:
     from robot_mirror.launch.scenario import load_scenario
 
     return load_scenario(path).robot_names
-
-
-def run_episode(env, seed: int) -> dict:
-    from robot_mirror.policies import make_policy
-
-    sc = env.scenario
-    policies = {s.name: make_policy(sc.robot(s.name).policy, s, sc, env.twin(s.name), oracle=env.task.true_slot)
-                for s in env.specs}
-    obs, _ = env.reset(seed=seed)
-    for p in policies.values():
-        p.reset()
-    done = False
-    while not done:
-        obs, _, terminated, truncated, _ = env.step({n: p.act(obs[n]) for n, p in policies.items()})
-        done = terminated or truncated
-    return env.episode_summary()
 
 
 def _task(job):
@@ -107,17 +89,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = ap.parse_args(argv)
 
-    path = str(Path(args.scenario) if Path(args.scenario).is_absolute() else ROOT / args.scenario)
+    path = from_root(args.scenario)
     overrides = tuple(args.overrides)
     jobs = [(b, path, overrides, seed) for b in FOLLOWERS for seed in range(args.seeds)]
     results: dict[str, dict[int, dict]] = {b: {} for b in FOLLOWERS}
-    start = time.perf_counter()
-    with mp.Pool(args.workers) as pool:
-        for n, (baseline, seed, summary) in enumerate(pool.imap_unordered(_task, jobs), 1):
-            results[baseline][seed] = summary
-            if n % 10 == 0 or n == len(jobs):
-                print(f"  {n}/{len(jobs)} episodes, {time.perf_counter() - start:.0f} s", flush=True)
-    wall = time.perf_counter() - start
+
+    def keep(result: tuple[str, int, dict]) -> None:
+        baseline, seed, summary = result
+        results[baseline][seed] = summary
+
+    wall = run_pool(_task, jobs, args.workers, keep)
     figures = {b: aggregate(results[b]) for b in FOLLOWERS}
 
     print(f"\n{'follower':<10}{'episodes':>9}{'rounds':>8}{'right':>7}{'success':>9}{'leader ok':>11}"
@@ -129,21 +110,13 @@ def main(argv: list[str] | None = None) -> int:
     ratio = figures["oracle"]["imitation_success"]
     print(f"\noracle (ceiling) {ratio:.1%}   random (floor) {figures['random']['imitation_success']:.1%}"
           f"   ({wall:.0f} s wall, {args.workers} workers)")
-    if args.json:
-        out = {
-            "ratio": ratio,
-            "baselines": figures,
-            "scenario": args.scenario,
-            "overrides": list(overrides),
-            "seeds": args.seeds,
-            "workers": args.workers,
-            "wall_seconds": round(wall, 1),
-            "machine": {"python": platform.python_version(), "cpu_count": os.cpu_count(),
-                        "platform": platform.platform()},
-        }
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(out, indent=2) + "\n")
-        print(f"wrote {args.json}")
+    write_json(args.json, {
+        "ratio": ratio,
+        "baselines": figures,
+        "scenario": args.scenario,
+        "overrides": list(overrides),
+        **pool_figures(args.seeds, args.workers, wall),
+    })
     return 0
 
 

@@ -17,15 +17,15 @@ Headline: ``ratio`` = p50 ms per tick / 1.0 ms (the budget; below 1 is within it
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/_common.py; see its docstring
+from _common import machine_info, percentiles, write_json  # noqa: E402
 
 BUDGET_MS = 1.0
 
@@ -76,24 +76,19 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     model = build_model(args.checkpoint)
     ms = measure(model, args.ticks, args.warmup)
-    p50, p90, p99 = (float(np.percentile(ms, q)) for q in (50, 90, 99))
+    p50, p90, p99 = percentiles(ms, 50, 90, 99)
     result = {
         "ratio": p50 / BUDGET_MS,
         "p50_ms": p50, "p90_ms": p90, "p99_ms": p99, "mean_ms": float(ms.mean()), "max_ms": float(ms.max()),
         "budget_ms": BUDGET_MS, "ticks": args.ticks, "warmup": args.warmup,
         "model": {"checkpoint": args.checkpoint, "parameters": model.n_parameters(),
                   "hidden": model.config.hidden, "robot_type": model.config.robot_types[0]},
-        "machine": {"python": platform.python_version(), "torch": str(torch.__version__),
-                    "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
-                    "platform": platform.platform(), "processor": platform.processor() or platform.machine()},
+        "machine": machine_info({"torch": str(torch.__version__), "threads": torch.get_num_threads()}),
     }
     print(f"mirror step (both streams, all heads, batch 1, 1 thread): p50 {p50:.3f} ms, p90 {p90:.3f} ms, "
           f"p99 {p99:.3f} ms per tick over {args.ticks} ticks; ratio {result['ratio']:.3f} of the "
           f"{BUDGET_MS:.1f} ms budget")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {args.json}")
+    write_json(args.json, result)
     return 0
 
 

@@ -32,71 +32,25 @@ About ``rounds * 35`` s with the defaults on 2 cores.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import signal
-import platform
 import statistics
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-class BenchError(Exception):
-    pass
-
-
-def run_launch(cmd: list[str], timeout: float) -> subprocess.CompletedProcess | None:
-    """Run one ``robot-mirror launch``; None if it ran past ``timeout`` (it is
-    then interrupted like Ctrl-C, so the supervisor stops its nodes, and
-    killed if it still has not ended 15 s later)."""
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
-        return None
-    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
-
-
-def scenario_path(text: str) -> str:
-    """A scenario given relative to the current folder or to the project root."""
-    p = Path(text)
-    if not p.is_absolute() and not p.exists():
-        p = ROOT / p
-    if not p.is_file():
-        raise BenchError(f"scenario {text}: file not found")
-    return str(p.resolve())
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/_common.py; see its docstring
+from _common import (BenchError, launch_command, launch_summary, loadavg, machine_info,  # noqa: E402
+                     median_of, package_version, print_load, print_round, round_order, run_on_scenario,
+                     temp_folder, write_json)
 
 
 def one_run(mode: str, args, tmp: Path, index: int) -> dict:
     out = tmp / f"{mode}{index}"
-    cmd = [sys.executable, "-m", "robot_mirror", "launch", args.scenario, "--episodes", "1",
-           "--seed", str(args.seed), "--out", str(out), "--quiet"]
+    extra = ["--seed", str(args.seed)]
     if args.blocks is not None:
-        cmd += ["--set", f"task.blocks={args.blocks}"]
+        extra += ["--set", f"task.blocks={args.blocks}"]
     if mode == "inprocess":
-        cmd.append("--inprocess")
-    start = time.perf_counter()
-    proc = run_launch(cmd, args.timeout)
-    if proc is None:
-        raise BenchError(f"{mode} run {index} did not finish within {args.timeout:.0f} s")
-    process_wall = time.perf_counter() - start
-    path = out / "summary.json"
-    if proc.returncode != 0 or not path.is_file():
-        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise BenchError(f"{mode} run {index} failed (exit {proc.returncode}): {last}")
-    summary = json.loads(path.read_text())
+        extra.append("--inprocess")
+    summary, process_wall = launch_summary(launch_command(args.scenario, out, extra), out, args.timeout,
+                                           f"{mode} run {index}")
     eps = summary.get("episodes") or []
     if not summary.get("complete") or not eps:
         raise BenchError(f"{mode} run {index}: incomplete summary ({summary.get('stopped_because')})")
@@ -107,20 +61,6 @@ def one_run(mode: str, args, tmp: Path, index: int) -> dict:
             "process_wall_seconds": round(process_wall, 2), "success": ep.get("success")}
 
 
-def machine_info() -> dict:
-    from importlib.metadata import version
-
-    def ver(name: str) -> str:
-        try:
-            return version(name)
-        except Exception:
-            return "unknown"
-
-    return {"python": platform.python_version(), "pybullet": ver("pybullet"), "pyzmq": ver("pyzmq"),
-            "cpu_count": os.cpu_count(), "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine()}
-
-
 def run(args) -> dict:
     from robot_mirror.launch.scenario import load_scenario
 
@@ -128,20 +68,19 @@ def run(args) -> dict:
     sc = load_scenario(args.scenario, overrides)
     args.control_hz = sc.control_hz
     results: dict[str, list[dict]] = {"multiprocess": [], "inprocess": []}
-    load_before = os.getloadavg()
-    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True, prefix="pipeline_speed-") as tmp:
+    load_before = loadavg()
+    with temp_folder("pipeline_speed-") as tmp:
         for r in range(args.rounds):
-            order = ("multiprocess", "inprocess") if r % 2 == 0 else ("inprocess", "multiprocess")
             line = []
-            for mode in order:
-                res = one_run(mode, args, Path(tmp), r)
+            for mode in round_order(r, "multiprocess", "inprocess"):
+                res = one_run(mode, args, tmp, r)
                 results[mode].append(res)
                 line.append(f"{mode} {res['ticks_per_s']:7.1f} ticks/s ({res['ticks']} ticks, "
                             f"{res['wall_seconds']:.1f} s)")
-            print(f"round {r + 1}/{args.rounds}: " + "   ".join(line), flush=True)
-    load_after = os.getloadavg()
-    multi = statistics.median(x["ticks_per_s"] for x in results["multiprocess"])
-    single = statistics.median(x["ticks_per_s"] for x in results["inprocess"])
+            print_round(r, args.rounds, line)
+    load_after = loadavg()
+    multi = median_of(results["multiprocess"], "ticks_per_s")
+    single = median_of(results["inprocess"], "ticks_per_s")
     sims = {x["sim_seconds"] for v in results.values() for x in v}
     return {
         "ratio": round(multi / single, 3),
@@ -155,9 +94,9 @@ def run(args) -> dict:
         "same_episode_in_both_modes": len(sims) == 1,
         "rounds": results,
         "scenario": args.scenario, "seed": args.seed, "blocks": sc.task.blocks, "control_hz": sc.control_hz,
-        "loadavg_before": [round(x, 2) for x in load_before],
-        "loadavg_after": [round(x, 2) for x in load_after],
-        "machine": machine_info(),
+        "loadavg_before": load_before,
+        "loadavg_after": load_after,
+        "machine": machine_info({"pybullet": package_version("pybullet"), "pyzmq": package_version("pyzmq")}),
     }
 
 
@@ -172,13 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.rounds < 1:
         ap.error("--rounds must be >= 1")
-    from robot_mirror.errors import RobotMirrorError
-
-    try:
-        args.scenario = scenario_path(args.scenario)
-        result = run(args)
-    except (BenchError, RobotMirrorError) as exc:
-        print(f"pipeline_speed: error: {exc}", file=sys.stderr)
+    result = run_on_scenario("pipeline_speed", run, args)
+    if result is None:
         return 1
     print(f"multiprocess: {result['multiprocess_ticks_per_s']:7.1f} ticks/s "
           f"({result['multiprocess_ms_per_tick']:.2f} ms/tick)")
@@ -187,11 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ratio multiprocess/inprocess: {result['ratio']:.3f}  (goal >= 0.5)   "
           f"paired median: {result['paired_ratio_median']:.3f}"
           + ("" if result["same_episode_in_both_modes"] else "   WARNING: sim_seconds differ between runs"))
-    print(f"load average before {result['loadavg_before']} after {result['loadavg_after']}")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {args.json}")
+    print_load(result)
+    write_json(args.json, result)
     return 0
 
 

@@ -28,9 +28,6 @@ seconds per wall second.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -43,7 +40,9 @@ from robot_mirror.commands import ArmCommand
 from robot_mirror.env import TurnTakingEnv
 from robot_mirror.launch.scenario import load_scenario
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/_common.py; see its docstring
+from _common import ROOT, machine_info, package_version, write_json  # noqa: E402
+
 SEED = 0
 SLICE = 0.25  # s of one side before switching to the other
 
@@ -98,22 +97,6 @@ def time_raw(env: TurnTakingEnv, seconds: float) -> tuple[int, float]:
     return ticks * substeps, elapsed
 
 
-def machine_info() -> dict:
-    try:
-        from importlib.metadata import version
-
-        pb_version = version("pybullet")
-    except Exception:  # pragma: no cover - metadata missing
-        pb_version = "unknown"
-    return {
-        "python": platform.python_version(),
-        "pybullet": pb_version,
-        "cpu_count": os.cpu_count(),
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-    }
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--scenario", default=str(ROOT / "launch/tower.yaml"))
@@ -165,15 +148,12 @@ def main(argv: list[str] | None = None) -> int:
         "substeps": scenario.substeps,
         "seconds_per_measurement": args.seconds,
         "rounds": args.rounds,
-        "machine": machine_info(),
+        "machine": machine_info({"pybullet": package_version("pybullet")}),
     }
     print(f"env : {env_med:8.0f} physics steps/s  (real-time factor {result['env_real_time_factor']:.2f})")
     print(f"raw : {raw_med:8.0f} physics steps/s  (real-time factor {result['raw_real_time_factor']:.2f})")
     print(f"ratio env/raw: {ratio:.3f}  (goal >= 0.8)")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {args.json}")
+    write_json(args.json, result)
     return 0
 
 

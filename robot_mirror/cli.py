@@ -46,22 +46,22 @@ def cmd_launch(args) -> int:
     if args.gui and not os.environ.get("DISPLAY"):
         raise RobotMirrorError("--gui needs a display (DISPLAY is not set); run headless without --gui")
     scenario = load_scenario(args.scenario, overrides)
+    from robot_mirror.env import TurnTakingEnv
     from robot_mirror.policies import check_policies
 
-    check_policies(scenario, inprocess=args.inprocess)
     if not args.inprocess:
-        from robot_mirror.env import TurnTakingEnv
         from robot_mirror.launch.security import Security
 
         Security.for_scenario(scenario)  # refuse an unsafe bus before making anything
         if args.gui:
             raise RobotMirrorError("--gui is available with --inprocess")
-        # The same checks the in-process run makes (URDFs load, the task is
-        # reachable), here, before any process or run folder exists.
-        TurnTakingEnv(scenario).close()
     elif any(r.policy == "external" for r in scenario.robots):
         raise RobotMirrorError(f"{scenario.source}: policy 'external' needs the multi-process launcher "
                                "(drop --inprocess)")
+    # Before any process or run folder exists: the robots load and reach the
+    # task (the environment's own checks), then every policy can run.
+    TurnTakingEnv(scenario).close()
+    check_policies(scenario, inprocess=args.inprocess)
     run_dir = make_run_dir(scenario, args.out)
     if args.inprocess:
         data = run_inprocess(scenario, episodes=scenario.episodes, run_dir=run_dir, overrides=overrides,

@@ -94,6 +94,21 @@ def build_policies(env, scenario) -> dict[str, Policy]:
     return policies
 
 
+def play_episode(env, policies: dict[str, Policy], seed: int) -> dict:
+    """Play one in-process episode of ``env`` with ``policies`` (robot name ->
+    policy): reset the environment with ``seed``, reset every policy, step
+    until the episode is terminated or truncated; returns
+    ``env.episode_summary()``."""
+    obs, _ = env.reset(seed=seed)
+    for policy in policies.values():
+        policy.reset()
+    done = False
+    while not done:
+        obs, _, terminated, truncated, _ = env.step({n: p.act(obs[n]) for n, p in policies.items()})
+        done = terminated or truncated
+    return env.episode_summary()
+
+
 def check_policies(scenario, *, inprocess: bool) -> None:
     """Fail early, in one line, on a policy that cannot run: a missing,
     corrupt or wrong-robot MirrorNet checkpoint, or an in-process-only

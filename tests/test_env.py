@@ -12,7 +12,7 @@ from robot_mirror.commands import ArmCommand
 from robot_mirror.env import TurnTakingEnv
 from robot_mirror.env_checker import check_env
 from robot_mirror.launch.scenario import load_scenario
-from robot_mirror.policies import build_policies
+from robot_mirror.policies import build_policies, play_episode
 from tests.conftest import ROOT, run_cli
 
 TOWER_SCENARIOS = ["tower.yaml", "tower_mixed.yaml", "tower_custom.yaml"]
@@ -27,13 +27,7 @@ def expert_scenario(name: str, overrides: list[str] | None = None):
 
 
 def run_episode(env: TurnTakingEnv, seed: int) -> dict:
-    policies = build_policies(env, env.scenario)
-    obs, _ = env.reset(seed=seed)
-    done = False
-    while not done:
-        obs, _, terminated, truncated, _ = env.step({n: p.act(obs[n]) for n, p in policies.items()})
-        done = terminated or truncated
-    return env.episode_summary()
+    return play_episode(env, build_policies(env, env.scenario), seed)
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,8 @@ import numpy as np
 
 from robot_mirror.errors import RobotMirrorError
 
+SCRIPTED = ("expert", "oracle", "random")  # policies whose labels come from a script
+
 FORMAT = "robot_mirror.demos/1"
 SEGMENTS = ("wait", "reach", "grasp", "carry", "place", "retreat")
 META = "meta.json"
@@ -162,6 +164,9 @@ def run_demos(scenario, *, episodes: int, out: str | Path, progress: bool = True
         raise RobotMirrorError(f"--episodes {episodes}: must be at least 1")
     out = Path(out)
     prepare_out(out)
+    for robot in scenario.robots:  # demonstrations come from the scripted expert (or its variants)
+        if robot.policy not in SCRIPTED:
+            robot.policy = "expert"
     env = TurnTakingEnv(scenario)
     try:
         policies = build_policies(env, scenario)

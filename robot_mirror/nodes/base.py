@@ -98,6 +98,9 @@ class Node:
                 self.poller.register(self.control, zmq.POLLIN)
             self.setup()
             self.say("hello", fields={"node": self.name, "pid": os.getpid()})
+            # The supervisor beats only nodes that said hello: its silence
+            # counts from now, not from before a slow setup (e.g. torch).
+            self._last_supervisor = time.monotonic()
             while not self.stopping:
                 self.tick()
                 self._service_control()
