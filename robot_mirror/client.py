@@ -23,7 +23,7 @@ import numpy as np
 import zmq
 
 from robot_mirror.bus.codec import DropCounter, Message, encode
-from robot_mirror.bus.transport import Endpoints, make_socket, recv
+from robot_mirror.bus.transport import Endpoints, make_socket, recv, recv_latest
 from robot_mirror.errors import RobotMirrorError
 from robot_mirror.nodes.wire import decode_obs
 
@@ -89,13 +89,7 @@ class Controller:
             if not self.obs.poll(int(min(remaining, 0.1) * 1000) + 1):
                 self._drain_replies()
                 continue
-            latest = None
-            while True:
-                _, msg = recv(self.obs, self.drops, "obs")
-                if msg is None:
-                    break
-                if msg.kind == "obs" and msg.robot == self.robot:
-                    latest = msg
+            latest = recv_latest(self.obs, self.drops, "obs", "obs", self.robot)
             self._drain_replies()
             if latest is None:
                 continue

@@ -139,3 +139,17 @@ def _short_frames():
     from robot_mirror.bus.codec import MalformedMessage
 
     return MalformedMessage("frame_count", "routed message without a body")
+
+
+def recv_latest(sock: zmq.Socket, drops: DropCounter, source: str, kind: str,
+                robot: str | None = None) -> Message | None:
+    """Drain everything waiting and keep the newest ``kind`` message (for
+    ``robot`` if given): a subscriber that fell behind skips to the present
+    instead of working through stale ticks."""
+    latest = None
+    while True:
+        _, msg = recv(sock, drops, source)
+        if msg is None:
+            return latest
+        if msg.kind == kind and (robot is None or msg.robot == robot):
+            latest = msg

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import zmq
 
-from robot_mirror.bus.transport import recv
+from robot_mirror.bus.transport import recv_latest
 from robot_mirror.nodes.base import Node
 from robot_mirror.nodes.sim import decode_state
 from robot_mirror.nodes.wire import encode_obs
@@ -34,13 +34,7 @@ class PerceptionNode(Node):
     def tick(self) -> None:
         if self.sub not in self.poll():
             return
-        latest = None
-        while True:  # newest state wins; older ones are superseded
-            _, msg = recv(self.sub, self.drops, "state")
-            if msg is None:
-                break
-            if msg.kind == "state":
-                latest = msg
+        latest = recv_latest(self.sub, self.drops, "state", "state")
         if latest is None:
             return
         key = (latest.fields["episode"], latest.tick)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import zmq
 
 from robot_mirror.bus.codec import encode
-from robot_mirror.bus.transport import recv
+from robot_mirror.bus.transport import recv_latest
 from robot_mirror.errors import RobotMirrorError
 from robot_mirror.nodes.base import Node
 from robot_mirror.nodes.wire import decode_obs
@@ -56,13 +56,7 @@ class PolicyNode(Node):
                 break
         if self.sub not in events:
             return
-        latest = None
-        while True:
-            _, msg = recv(self.sub, self.drops, "obs")
-            if msg is None:
-                break
-            if msg.kind == "obs" and msg.robot == self.robot:
-                latest = msg
+        latest = recv_latest(self.sub, self.drops, "obs", "obs", self.robot)
         if latest is None:
             return
         key = (latest.fields["episode"], latest.tick)

@@ -422,10 +422,10 @@ def encode_state(state: WorldState, seq: int) -> list:
         arrays[f"{name}/ee_pose"] = arm.ee_pose
         arrays[f"{name}/keypoints"] = arm.keypoints
         arms[name] = {"holding": int(arm.holding), "in_zone": bool(arm.in_zone), "gripper": float(arm.gripper)}
-    task = {n: _plain(obs) for n, obs in state.task_obs.items()}
+    # encode() turns numpy values inside the maps into plain msgpack values.
     return encode("state", "state", seq=seq, t_sim=state.t, tick=state.tick, fields={
         "robots": list(state.arms), "holder": state.holder, "episode": state.episode, "seed": state.seed,
-        "arms": arms, "task": task, "events": [_plain(e) for e in state.events], "done": state.done,
+        "arms": arms, "task": state.task_obs, "events": state.events, "done": state.done,
     }, arrays=arrays, validate=False)
 
 
@@ -444,16 +444,3 @@ def decode_state(msg) -> WorldState:
     return WorldState(t=msg.t_sim, tick=msg.tick, episode=msg.fields["episode"], seed=msg.fields["seed"],
                       holder=msg.fields["holder"], arms=arms, blocks=np.array(msg.arrays["blocks"]),
                       task_obs=msg.fields["task"], events=msg.fields["events"], done=msg.fields["done"])
-
-
-def _plain(value):
-    """Plain msgpack-able values (numpy arrays and scalars to lists/numbers)."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
