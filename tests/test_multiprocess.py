@@ -107,16 +107,19 @@ def comparable(episode: dict) -> dict:
 
 
 def test_lockstep_matches_inprocess(tmp_path: Path) -> None:
-    args = ["launch/tower.yaml", "--episodes", "1", "--seed", "7", "--set", "task.blocks=4"]
+    """Two episodes: the second must not see anything left over from the first."""
+    args = ["launch/tower.yaml", "--episodes", "2", "--seed", "7", "--set", "task.blocks=3"]
     multi = finish(launch(tmp_path / "multi", *args), tmp_path / "multi")
     single = subprocess.run([sys.executable, "-m", "robot_mirror", "launch", *args, "--inprocess", "--quiet",
                              "--out", str(tmp_path / "single")], cwd=ROOT, capture_output=True, text=True)
     assert single.returncode == 0, single.stderr
-    single_ep = json.loads((tmp_path / "single/summary.json").read_text())["episodes"][0]
+    single_eps = json.loads((tmp_path / "single/summary.json").read_text())["episodes"]
     assert multi["_returncode"] == 0, multi["_stderr"]
     assert multi["mode"] == "multiprocess" and multi["complete"]
-    assert multi["episodes"][0]["success"]
-    assert comparable(multi["episodes"][0]) == comparable(single_ep)
+    assert len(multi["episodes"]) == len(single_eps) == 2
+    for multi_ep, single_ep in zip(multi["episodes"], single_eps):
+        assert multi_ep["success"] and multi_ep["turns"] == 3
+        assert comparable(multi_ep) == comparable(single_ep)
 
 
 def test_external_controller_example_completes_its_episode(tmp_path: Path) -> None:

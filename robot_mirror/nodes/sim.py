@@ -235,6 +235,8 @@ class SimNode(Node):
         link.owner = identity
         link.last_wall = now
         link.absent = False
+        if msg.tick > self.env.tick:
+            return  # no such tick published yet: a late command from the previous episode
         if self.lockstep and 0 <= msg.tick < self.env.tick:
             return  # an answer to a tick already stepped (a re-sent state); ignore
         cmd = self._to_command(robot, msg)
