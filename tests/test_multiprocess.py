@@ -217,10 +217,35 @@ def test_zone_entry_refused_and_second_controller_refused(tmp_path: Path) -> Non
             intruder.hold()
             reply = intruder.wait_reply()
             assert reply.fields["code"] == "busy" and not reply.fields["ok"]
+            # Beyond the joint limits: clamped, counted, answered.
+            obs = arm.next_observation()
+            q = np.array(obs["q"])
+            q[-1] = 10.0  # the last wrist joint turns at most about +-2.97 rad
+            arm.send_joint(q)
+            reply = arm.wait_reply()
+            assert reply.fields["code"] == "clamped" and reply.fields["clamped"] == 1 and reply.fields["ok"]
     finally:
         proc.send_signal(signal.SIGINT)
     summary = finish(proc, out)
     assert summary["stopped_because"] == "interrupted" and not summary["complete"]
+
+
+def test_silent_controller_trips_the_watchdog(tmp_path: Path) -> None:
+    """Real time: a controller that stops sending gets its arm held still."""
+    out = tmp_path / "dog"
+    proc = launch(out, "launch/tower_external.yaml", "--set", "task.blocks=1", "--set", "task.first=right",
+                  "--set", "bus.mode=realtime", "--set", "bus.realtime_factor=3", "--set", "bus.watchdog=0.3")
+    path = wait_for(out / "endpoints.json")
+    with Controller("left", path) as arm:
+        for _ in range(10):
+            arm.next_observation()
+            arm.hold()
+    summary = finish(proc, out)  # the expert's block finishes the episode meanwhile
+    assert summary["_returncode"] == 0, summary["_stderr"]
+    episode = summary["episodes"][0]
+    assert episode["success"]
+    assert episode["bus"]["robots"]["left"]["watchdog_trips"] >= 1
+    assert episode["bus"]["robots"]["left"]["commands"] >= 10
 
 
 def test_realtime_mode_runs_paced_and_counts_misses(tmp_path: Path) -> None:
