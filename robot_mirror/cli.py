@@ -7,7 +7,6 @@ Every user-caused problem ends in one line on stderr (``robot-mirror: error:
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
@@ -60,12 +59,14 @@ def cmd_launch(args) -> int:
                                "(drop --inprocess)")
     # Before any process or run folder exists: the robots load and reach the
     # task (the environment's own checks), then every policy can run.
-    TurnTakingEnv(scenario).close()
+    env = TurnTakingEnv(scenario, gui=args.gui and args.inprocess)
+    if not args.inprocess:
+        env.close()
     check_policies(scenario, inprocess=args.inprocess)
     run_dir = make_run_dir(scenario, args.out)
     if args.inprocess:
-        data = run_inprocess(scenario, episodes=scenario.episodes, run_dir=run_dir, overrides=overrides,
-                             record=args.record, gui=args.gui, quiet=args.quiet)
+        data = run_inprocess(env, episodes=scenario.episodes, run_dir=run_dir, overrides=overrides,
+                             record=args.record, quiet=args.quiet)
     else:
         from robot_mirror.launch.supervisor import Supervisor
 

@@ -122,14 +122,14 @@ class ProgressLine:
             self.stream.flush()
 
 
-def run_inprocess(scenario: Scenario, *, episodes: int, run_dir: Path, overrides: list[str],
-                  record: bool = False, gui: bool = False, quiet: bool = False) -> dict[str, Any]:
-    """Run ``episodes`` episodes (seeds ``seed``, ``seed+1``, ...) in this process."""
-    from robot_mirror.env import TurnTakingEnv
+def run_inprocess(env, *, episodes: int, run_dir: Path, overrides: list[str],
+                  record: bool = False, quiet: bool = False) -> dict[str, Any]:
+    """Run ``episodes`` episodes (seeds ``seed``, ``seed+1``, ...) of the
+    scenario of ``env`` (a ``TurnTakingEnv``, closed when done) in this process."""
     from robot_mirror.policies import build_policies
 
+    scenario = env.scenario
     summary = RunSummary(run_dir, scenario, "inprocess", overrides)
-    env = TurnTakingEnv(scenario, gui=gui)
     progress = ProgressLine()
     try:
         policies = build_policies(env, scenario)

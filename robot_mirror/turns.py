@@ -8,7 +8,7 @@ than ``silence_timeout`` loses it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,6 @@ class TurnArbiter:
     silence_timeout: float | None = None
     holder: str | None = None
     _next: str | None = None
-    history: list[TurnEvent] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.first not in self.robots:
@@ -85,5 +84,4 @@ class TurnArbiter:
                     events.append(TurnEvent(t, "grant", candidate))
                     break
                 candidate = self._after(candidate)
-        self.history.extend(events)
         return events

@@ -19,7 +19,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import zmq
@@ -48,7 +48,6 @@ class Child:
     restart_at: float | None = None
     drops: int = 0
     log_path: Path | None = None
-    history: list = field(default_factory=list)
 
 
 class Supervisor:
@@ -263,7 +262,6 @@ class Supervisor:
                                        f"({child.policy.max_restarts}) is used up: {self._last_log_line(child)}")
             delay = min(child.policy.backoff * (2 ** child.restarts), child.policy.backoff_max)
             child.restarts += 1
-            child.history.append({"at": now, "reason": reason})
             child.restart_at = now + delay
             if not self.quiet:
                 self.progress.clear()

@@ -60,7 +60,6 @@ class RemoteArbiter:
 
     def __init__(self, node: "SimNode", robots: list[str], first: str) -> None:
         self.node = node
-        self.robots = robots
         self.holder: str | None = None
         self.next: str = first
         self._rules = TurnArbiter(robots, first=first, silence_timeout=node.scenario.bus.silence_timeout)
@@ -138,15 +137,12 @@ class SimNode(Node):
                 if msg is not None and msg.kind == "turn" and msg.tick == tick \
                         and msg.fields["episode"] == fields["episode"]:
                     return msg
-            self._service_control_now()
+            self._service_control()
             if time.monotonic() - asked > TURN_RETRY_S:  # arbiter restarting: ask again
                 send(self.turn_rpc, "turn_query", "turn_query", seq=self.next_seq(), tick=tick, t_sim=t,
                      fields=fields)
                 asked = time.monotonic()
         raise _Stopped()
-
-    def _service_control_now(self) -> None:
-        self._service_control()
 
     # --------------------------------------------------------------- loop
     def tick(self) -> None:

@@ -18,7 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 from robot_mirror.commands import ArmCommand
-from robot_mirror.geometry import quat_to_matrix, top_down_quat, wrap_angle, yaw_of
+from robot_mirror.geometry import top_down_quat, wrap_angle, yaw_of
 from robot_mirror.sim.kinematics import Kinematics
 from robot_mirror.sim.spec import RobotSpec
 
@@ -82,7 +82,6 @@ class ScriptedExpert:
         self.gripper = 0.0
         self.block: int | None = None
         self.retries = 0
-        self.released = False
         self.segment = "wait"
         self.target: int | None = None  # tower level (or slot) the current plan places at
 
@@ -146,7 +145,6 @@ class ScriptedExpert:
         the turn is granted, from the tower as it is then. ``ahead``: planned
         during the partner's turn, whose block will be on the tower first."""
         self.block = block
-        self.released = False
         pose = obs["blocks"][block]
         grasp_yaw, place_yaw = self._grasp_yaws(pose)
         self._place_yaw = place_yaw

@@ -4,8 +4,6 @@ physics server is created for simulation (policies' kinematic twins aside)."""
 from __future__ import annotations
 
 import functools
-import math
-
 import numpy as np
 import pybullet as p
 from pybullet_utils.bullet_client import BulletClient
@@ -117,7 +115,3 @@ class World:
             self.client.disconnect()
         except p.error:
             pass
-
-
-def yaw_rad(deg: float) -> float:
-    return math.radians(deg)

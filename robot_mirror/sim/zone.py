@@ -24,9 +24,6 @@ class SharedZone:
         ny = min(max(cy, lo[1]), hi[1])
         return (nx - cx) ** 2 + (ny - cy) ** 2 < self.radius ** 2
 
-    def any_inside(self, aabbs) -> bool:
-        return any(self.box_inside(lo, hi) for lo, hi in aabbs)
-
     def distance_xy(self, point: np.ndarray) -> float:
         """Horizontal distance from the zone's edge (negative inside)."""
         d = float(np.hypot(point[0] - self.center_xy[0], point[1] - self.center_xy[1]))
