@@ -278,7 +278,7 @@ CMD = KindSpec(
 )
 
 REPLY_CODES: Tuple[str, ...] = (
-    "ok", "clamped", "refused_zone", "not_owner", "bad_message", "unknown_robot", "busy",
+    "ok", "clamped", "refused_zone", "not_owner", "bad_message", "unknown_robot", "busy", "stale",
 )
 
 REPLY = KindSpec(

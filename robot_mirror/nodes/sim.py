@@ -231,10 +231,11 @@ class SimNode(Node):
         link.owner = identity
         link.last_wall = now
         link.absent = False
-        if msg.tick > self.env.tick:
-            return  # no such tick published yet: a late command from the previous episode
-        if self.lockstep and 0 <= msg.tick < self.env.tick:
-            return  # an answer to a tick already stepped (a re-sent state); ignore
+        late = self.lockstep and 0 <= msg.tick < self.env.tick  # a tick already stepped (a re-sent state)
+        if msg.tick > self.env.tick or late:  # ahead: a late command from the previous episode
+            self._reply(identity, robot, False, "stale",
+                        f"tick {msg.tick} is not the current tick {self.env.tick}; command ignored", 0, msg.seq)
+            return
         cmd = self._to_command(robot, msg)
         n_clamped = 0
         if cmd.q_target is not None:
@@ -273,6 +274,9 @@ class SimNode(Node):
         tick = self.env.tick
         sc = self.scenario
         waiting_since = self._first_publish
+        # The very first tick also waits for external controllers to connect.
+        timeout = (sc.bus.controller_timeout if tick == 0 and self.episode_index == 0
+                   else sc.bus.command_timeout)
         while not self.stopping:
             waiting = [l for l in self.links.values() if not l.absent and l.command_tick < tick]
             if not waiting:
@@ -283,7 +287,7 @@ class SimNode(Node):
             now = time.monotonic()
             if now - self._last_publish > RESEND_S:
                 self._publish()
-            if now - waiting_since > sc.bus.command_timeout:
+            if now - waiting_since > timeout:
                 for link in waiting:
                     link.absent = True
                     link.counters["deadline_misses"] += 1
