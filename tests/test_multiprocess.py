@@ -217,8 +217,8 @@ def test_zone_entry_refused_and_second_controller_refused(tmp_path: Path) -> Non
             intruder.hold()
             reply = intruder.wait_reply()
             assert reply.fields["code"] == "busy" and not reply.fields["ok"]
-            # Beyond the joint limits: clamped, counted, answered.
-            obs = arm.next_observation()
+            # Beyond the joint limits: clamped, counted, answered (this answers the
+            # observation the arm already holds: lock-step waits for it).
             q = np.array(obs["q"])
             q[-1] = 10.0  # the last wrist joint turns at most about +-2.97 rad
             arm.send_joint(q)
