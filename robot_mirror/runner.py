@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
 import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from robot_mirror.files import write_json_atomic
 from robot_mirror.launch.scenario import Scenario
 
 SUMMARY_SCHEMA = "robot_mirror.summary/1"
@@ -33,12 +33,6 @@ def make_run_dir(scenario: Scenario, out: str | Path | None) -> Path:
             path = Path("runs") / f"{stamp}-{scenario.name}-{n}"
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
-    os.replace(tmp, path)
 
 
 def totals(episodes: list[dict[str, Any]]) -> dict[str, Any]:

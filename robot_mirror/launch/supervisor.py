@@ -106,7 +106,7 @@ class Supervisor:
 
     def _write_pids(self) -> None:
         """RUN/processes.json: the live node processes (for users and tests)."""
-        from robot_mirror.runner import write_json_atomic
+        from robot_mirror.files import write_json_atomic
 
         write_json_atomic(self.run_dir / "processes.json", {
             "supervisor": os.getpid(),

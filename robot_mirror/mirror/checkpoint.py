@@ -19,7 +19,6 @@ Every problem loading one is a one-line :class:`RobotMirrorError`.
 from __future__ import annotations
 
 import datetime as _dt
-import os
 import pickle
 import re
 import zipfile
@@ -30,6 +29,7 @@ from typing import Optional
 import torch
 
 from robot_mirror.errors import RobotMirrorError
+from robot_mirror.files import write_atomic
 from robot_mirror.mirror.model import MirrorConfig, MirrorNet
 
 CHECKPOINT_FORMAT = "robot_mirror.mirror/1"
@@ -107,9 +107,7 @@ def save_checkpoint(path: str | Path, model: MirrorNet, *, normalisation: dict, 
     }
     if extra:
         blob.update(_plain(extra))
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(blob, tmp)
-    os.replace(tmp, path)
+    write_atomic(path, lambda tmp: torch.save(blob, tmp))
     size = path.stat().st_size
     if size > MAX_BYTES:
         raise RobotMirrorError(f"{path}: checkpoint is {size / 1e6:.1f} MB, over the 5 MB limit; use a smaller --hidden")

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from robot_mirror.errors import RobotMirrorError
+from robot_mirror.files import write_bytes_atomic
 
 SCRIPTED = ("expert", "oracle", "random")  # policies whose labels come from a script
 
@@ -128,12 +129,6 @@ def record_episode(env, policies: dict[str, Any], seed: int) -> tuple[dict[str, 
     return out, ticks, bool(env.task.success)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def files_sha256(folder: Path, files: list[str]) -> str:
     """SHA-256 of the episode files' bytes, concatenated in the listed order."""
     h = hashlib.sha256()
@@ -180,7 +175,7 @@ def run_demos(scenario, *, episodes: int, out: str | Path, progress: bool = True
             buffer = io.BytesIO()
             np.savez_compressed(buffer, **arrays)
             name = episode_file(i)
-            _write_atomic(out / name, buffer.getvalue())
+            write_bytes_atomic(out / name, buffer.getvalue())
             listed.append({"file": name, "seed": seed, "ticks": ticks, "success": success})
             bar.set_postfix(ticks=ticks, success=success)
         bar.close()
@@ -201,5 +196,5 @@ def run_demos(scenario, *, episodes: int, out: str | Path, progress: bool = True
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "sha256": files_sha256(out, [e["file"] for e in listed]),
     }
-    _write_atomic(out / META, (json.dumps(meta, indent=2) + "\n").encode())
+    write_bytes_atomic(out / META, (json.dumps(meta, indent=2) + "\n").encode())
     return meta
