@@ -207,7 +207,7 @@ def pool_figures(seeds: int, workers: int, wall: float) -> dict:
 
 def run_episode(env, seed: int) -> dict:
     """One in-process episode of ``env`` with the scenario's policies
-    (``robot_mirror.policies.build_policies`` + ``play_episode``)."""
-    from robot_mirror.policies import build_policies, play_episode
+    (``robot_mirror.policies.build_policies`` + ``rollout``)."""
+    from robot_mirror.policies import build_policies, rollout
 
-    return play_episode(env, build_policies(env, env.scenario), seed)
+    return rollout(env, build_policies(env, env.scenario), seed)

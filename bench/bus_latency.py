@@ -85,13 +85,13 @@ def real_layout(scenario_path: str, overrides: list[str]) -> dict:
     import numpy as np
 
     from robot_mirror.bus.codec import decode, encode
-    from robot_mirror.commands import ArmCommand
+    from robot_mirror.common.commands import ArmCommand
     from robot_mirror.env import TurnTakingEnv
-    from robot_mirror.launch.scenario import load_scenario
+    from robot_mirror.config.scenario import load_scenario
     from robot_mirror.nodes.sim import decode_state, encode_state
-    from robot_mirror.nodes.wire import encode_obs
-    from robot_mirror.observation import build_observation
-    from robot_mirror.perception import make_observers
+    from robot_mirror.bus.wire import encode_obs
+    from robot_mirror.common.observation import build_observation
+    from robot_mirror.common.perception import make_observers
     from robot_mirror.sim.spec import RobotSpec
 
     sc = load_scenario(scenario_path, overrides)
@@ -104,7 +104,7 @@ def real_layout(scenario_path: str, overrides: list[str]) -> dict:
         state_frames = encode_state(env.world_state([]), 5)
         state = decode_state(decode(state_frames))
         specs = [RobotSpec.from_config(r, sc.base_dir) for r in sc.robots]
-        observers = make_observers(sc, specs, state.seed)
+        observers = make_observers(sc, state.seed)
         obs = {n: encode_obs(n, build_observation(state, n, observers[n]), tick=state.tick,
                              episode=state.episode, seq=6) for n in state.arms}
         cmd = {n: encode("cmd", "cmd", robot=n, seq=7, tick=state.tick, t_sim=state.t,

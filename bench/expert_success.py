@@ -3,7 +3,7 @@
 For each shipped tower scenario, with every robot's policy set to
 ``expert``, runs the scripted expert (policies from
 ``robot_mirror.policies.build_policies``, the episode loop
-``robot_mirror.policies.play_episode``, as ``tests/test_env.py::run_episode``)
+``robot_mirror.policies.rollout``, as ``tests/test_env.py::run_episode``)
 on seeds ``0 .. N-1``, in a multiprocessing pool. Every seed is one task;
 each worker builds one ``TurnTakingEnv`` per scenario the first time it
 needs it and reuses it (``reset(seed)`` rebuilds the world, so results do
@@ -33,7 +33,7 @@ _ENVS: dict = {}  # per worker process: scenario path -> TurnTakingEnv
 
 def _env(path: str):
     from robot_mirror.env import TurnTakingEnv
-    from robot_mirror.launch.scenario import load_scenario
+    from robot_mirror.config.scenario import load_scenario
 
     if path not in _ENVS:
         scenario = load_scenario(path)

@@ -2,7 +2,7 @@
 follower is measured between.
 
 Runs ``launch/imitation.yaml`` in process (``TurnTakingEnv``,
-``robot_mirror.policies.build_policies`` and ``play_episode``, as
+``robot_mirror.policies.build_policies`` and ``rollout``, as
 ``robot-mirror launch --inprocess``)
 on seeds ``0 .. N-1`` twice: with ``policy: expert`` on both arms (scripted
 leader + oracle follower, which is handed the task's true slot through
@@ -39,7 +39,7 @@ _ENVS: dict = {}  # per worker: (scenario, policy, overrides) -> TurnTakingEnv
 
 def _env(path: str, policy: str, overrides: tuple[str, ...]):
     from robot_mirror.env import TurnTakingEnv
-    from robot_mirror.launch.scenario import load_scenario
+    from robot_mirror.config.scenario import load_scenario
 
     key = (path, policy, overrides)
     if key not in _ENVS:
@@ -49,7 +49,7 @@ def _env(path: str, policy: str, overrides: tuple[str, ...]):
 
 
 def _names(path: str) -> list[str]:
-    from robot_mirror.launch.scenario import load_scenario
+    from robot_mirror.config.scenario import load_scenario
 
     return load_scenario(path).robot_names
 

@@ -62,7 +62,7 @@ def one_run(mode: str, args, tmp: Path, index: int) -> dict:
 
 
 def run(args) -> dict:
-    from robot_mirror.launch.scenario import load_scenario
+    from robot_mirror.config.scenario import load_scenario
 
     overrides = [f"seed={args.seed}"] + ([f"task.blocks={args.blocks}"] if args.blocks is not None else [])
     sc = load_scenario(args.scenario, overrides)

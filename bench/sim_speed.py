@@ -36,9 +36,9 @@ from pathlib import Path
 import numpy as np
 import pybullet as p
 
-from robot_mirror.commands import ArmCommand
+from robot_mirror.common.commands import ArmCommand
 from robot_mirror.env import TurnTakingEnv
-from robot_mirror.launch.scenario import load_scenario
+from robot_mirror.config.scenario import load_scenario
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/_common.py; see its docstring
 from _common import ROOT, machine_info, package_version, write_json  # noqa: E402

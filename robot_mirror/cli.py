@@ -32,8 +32,9 @@ def _add_launch(sub) -> None:
 def cmd_launch(args) -> int:
     import os
 
-    from robot_mirror.launch.scenario import load_scenario
-    from robot_mirror.runner import format_summary, make_run_dir, run_inprocess
+    from robot_mirror.config.scenario import load_scenario
+    from robot_mirror.launch.runner import run_inprocess
+    from robot_mirror.launch.summary import format_summary, make_run_dir
 
     overrides = list(args.overrides)
     if args.seed is not None:
@@ -45,11 +46,12 @@ def cmd_launch(args) -> int:
     if args.gui and not os.environ.get("DISPLAY"):
         raise RobotMirrorError("--gui needs a display (DISPLAY is not set); run headless without --gui")
     scenario = load_scenario(args.scenario, overrides)
+    import robot_mirror.mirror  # noqa: F401  (registers policy: mirror)
     from robot_mirror.env import TurnTakingEnv
     from robot_mirror.policies import check_policies
 
     if not args.inprocess:
-        from robot_mirror.launch.security import Security
+        from robot_mirror.bus.keys import Security
 
         Security.for_scenario(scenario)  # refuse an unsafe bus before making anything
         if args.gui:
@@ -123,28 +125,20 @@ def cmd_node(args) -> int:
     import logging
 
     from robot_mirror.bus.transport import Endpoints
-    from robot_mirror.launch.scenario import load_scenario
+    from robot_mirror.config.scenario import load_scenario
+    from robot_mirror.nodes import NODE_KINDS, node_name
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     scenario = load_scenario(args.scenario, args.overrides)
     if bool(args.endpoints) == bool(args.endpoints_file):
         raise RobotMirrorError("node: give exactly one of --endpoints JSON or --endpoints-file PATH")
     endpoints = Endpoints.from_json(args.endpoints) if args.endpoints else Endpoints.load(args.endpoints_file)
-    common = dict(supervised=not args.unsupervised)
-    if args.kind == "policy":
-        if args.robot not in scenario.robot_names:
-            raise RobotMirrorError(f"node policy: --robot {args.robot!r} is not one of {scenario.robot_names}")
-        from robot_mirror.nodes.policy import PolicyNode
-
-        node = PolicyNode(scenario, endpoints, robot=args.robot, **common)
-    else:
-        import importlib
-
-        module = importlib.import_module(f"robot_mirror.nodes.{args.kind}")
-        cls = {"sim": "SimNode", "perception": "PerceptionNode", "turn": "TurnNode"}[args.kind]
-        if args.kind == "sim":
-            common["record"] = args.record
-        node = getattr(module, cls)(scenario, endpoints, name=args.name or args.kind, **common)
+    kind = NODE_KINDS[args.kind]
+    options = {option: getattr(args, option) for option in kind.options}
+    if kind.per_robot and args.robot not in scenario.robot_names:
+        raise RobotMirrorError(f"node {args.kind}: --robot {args.robot!r} is not one of {scenario.robot_names}")
+    name = args.name or node_name(args.kind, args.robot if kind.per_robot else None)
+    node = kind.load()(scenario, endpoints, name=name, supervised=not args.unsupervised, **options)
     return node.run()
 
 
@@ -161,8 +155,8 @@ def _add_demos(sub) -> None:
 
 
 def cmd_demos(args) -> int:
-    from robot_mirror.launch.scenario import load_scenario
-    from robot_mirror.mirror.demos import run_demos
+    from robot_mirror.config.scenario import load_scenario
+    from robot_mirror.studies.demos import run_demos
 
     if args.episodes is not None and args.episodes < 1:
         raise RobotMirrorError(f"--episodes {args.episodes}: must be at least 1")
@@ -213,7 +207,7 @@ def _add_evaluate(sub) -> None:
 
 
 def cmd_evaluate(args) -> int:
-    from robot_mirror.mirror.evaluate import evaluate
+    from robot_mirror.studies.evaluate import evaluate
 
     if args.episodes < 1:
         raise RobotMirrorError(f"--episodes {args.episodes}: must be at least 1")
@@ -237,7 +231,7 @@ def _add_keys(sub) -> None:
 
 
 def cmd_keys(args) -> int:
-    from robot_mirror.launch.security import make_keys
+    from robot_mirror.bus.keys import make_keys
 
     for path in make_keys(args.folder):
         print(path)

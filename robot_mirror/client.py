@@ -22,10 +22,12 @@ from typing import Any, Iterator
 import numpy as np
 import zmq
 
-from robot_mirror.bus.codec import DropCounter, Message, encode
+from robot_mirror.bus.codec import DropCounter, Message
+from robot_mirror.bus.keys import Security
 from robot_mirror.bus.transport import Endpoints, make_socket, recv, recv_latest
+from robot_mirror.bus.wire import decode_obs, encode_cmd
+from robot_mirror.common.commands import ArmCommand
 from robot_mirror.errors import RobotMirrorError
-from robot_mirror.nodes.wire import decode_obs
 
 
 class ControllerError(RobotMirrorError):
@@ -52,8 +54,6 @@ class Controller:
 
     # ----------------------------------------------------------- connect
     def connect(self) -> "Controller":
-        from robot_mirror.launch.security import Security
-
         security = Security(Path(self.keys_dir)) if self.keys_dir else Security(None)
         self.ctx = zmq.Context()
         self.cmd = make_socket(self.ctx, zmq.DEALER, identity=f"controller.{self.robot}.{uuid.uuid4().hex[:8]}")
@@ -113,11 +113,11 @@ class Controller:
     # ------------------------------------------------------------ commands
     def send_joint(self, q_target, gripper: float = 0.0, turn: str = "") -> None:
         """Joint-position targets (rad), gripper 0 (open)..1 (closed)."""
-        self._send("joint", {"q_target": np.asarray(q_target, dtype=float)}, gripper, turn)
+        self._send(ArmCommand(q_target=np.asarray(q_target, dtype=float), gripper=gripper, turn=turn))
 
     def send_ee(self, pose, gripper: float = 0.0, turn: str = "") -> None:
         """Tool-pose target (x, y, z, qx, qy, qz, qw; world frame); the sim solves IK."""
-        self._send("ee", {"ee_pose": np.asarray(pose, dtype=float)}, gripper, turn)
+        self._send(ArmCommand(ee_pose=np.asarray(pose, dtype=float), gripper=gripper, turn=turn))
 
     def hold(self, gripper: float = 0.0, turn: str = "") -> None:
         """Keep the arm where it is (answers a tick without moving)."""
@@ -131,14 +131,13 @@ class Controller:
     def release_turn(self, gripper: float = 0.0) -> None:
         self.hold(gripper, turn="release")
 
-    def _send(self, mode: str, arrays: dict, gripper: float, turn: str) -> None:
+    def _send(self, command: ArmCommand) -> None:
         if self.ctx is None:
             raise ControllerError("not connected: use `with Controller(...)` or call connect()")
         self._seq += 1
         try:
-            frames = encode("cmd", "cmd", robot=self.robot, seq=self._seq, tick=self.last_tick,
-                            fields={"mode": mode, "gripper": float(np.clip(gripper, 0.0, 1.0)), "turn": turn},
-                            arrays=arrays)
+            command.gripper = float(np.clip(command.gripper, 0.0, 1.0))
+            frames = encode_cmd(self.robot, command, seq=self._seq, tick=self.last_tick)
         except ValueError as exc:
             raise ControllerError(f"invalid command: {exc}") from None
         self.cmd.send_multipart(frames)

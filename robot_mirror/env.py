@@ -15,17 +15,17 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from robot_mirror.commands import ArmCommand
-from robot_mirror.launch.scenario import Scenario
-from robot_mirror.observation import ArmState, WorldState, build_observation
-from robot_mirror.perception import make_observers
+from robot_mirror.common.commands import ArmCommand
+from robot_mirror.config.scenario import Scenario
+from robot_mirror.common.observation import ArmState, WorldState, build_observation
+from robot_mirror.common.perception import make_observers
 from robot_mirror.sim.kinematics import Kinematics
 from robot_mirror.sim.reach import require_reachable
 from robot_mirror.sim.spec import RobotSpec
 from robot_mirror.sim.tasks import make_task
 from robot_mirror.sim.world import World
 from robot_mirror.sim.zone_probe import ZoneProbe
-from robot_mirror.turns import TurnArbiter
+from robot_mirror.common.turns import TurnArbiter, TurnEvent
 
 MIN_DISTANCE_HZ = 10  # how often the arm-to-arm distance is sampled
 
@@ -36,7 +36,7 @@ class TurnTakingEnv:
     metadata = {"render_modes": ["rgb_array"]}
 
     def __init__(self, scenario: Scenario, *, gui: bool = False, check_reach: bool = True,
-                 arbiter_factory=None, observe: bool = True) -> None:
+                 observe: bool = True) -> None:
         self.scenario = scenario
         self.specs = [RobotSpec.from_config(r, scenario.base_dir) for r in scenario.robots]
         self.robot_names = [s.name for s in self.specs]
@@ -51,10 +51,6 @@ class TurnTakingEnv:
         # The sim process publishes world_state() and lets perception build
         # observations; it runs with observe=False and gets None for obs.
         self.observe = observe
-        # Who decides turns: a local TurnArbiter, or (in the sim process) a
-        # proxy that asks the turn-arbiter process. Same interface either way.
-        self._arbiter_factory = arbiter_factory or (
-            lambda robots, first: TurnArbiter(robots, first=first))
         self.world.reset()
         for spec in self.specs:  # load once to fail early on a bad URDF
             self.world.add_arm(spec)
@@ -82,6 +78,22 @@ class TurnTakingEnv:
 
     # ---------------------------------------------------------------- API
     def reset(self, *, seed: int | None = None, options: dict | None = None):
+        """Start an episode; the turn is decided by this env's own arbiter."""
+        self.begin_episode(seed)
+        self.settle_turn(self.decide_turn_locally())
+        obs = self._observations() if self.observe else None
+        return obs, {"events": self._tick_events, "holder": self.arbiter.holder}
+
+    def step(self, actions: Mapping[str, Any]):
+        """One control tick: apply ``actions``, step physics, decide the turn here."""
+        self.advance(actions)
+        self.settle_turn(self.decide_turn_locally())
+        return self.step_result()
+
+    # A process that asks a remote arbiter (the sim node) splits each call in
+    # two: begin_episode/advance, then settle_turn with the arbiter's decision.
+    def begin_episode(self, seed: int | None = None) -> None:
+        """Reset the world and the task for a new episode (turn not yet decided)."""
         if seed is not None:
             self._np_random = np.random.default_rng(seed)
         rng = self.np_random
@@ -97,65 +109,89 @@ class TurnTakingEnv:
             arm.command_joints(home)
             arm.command_gripper(0.0, w.blocks)
         self.episode_seed = int(seed) if seed is not None else self.scenario.seed
-        self.observers = make_observers(self.scenario, self.specs, self.episode_seed)
-        first = self.task.first
-        self.arbiter = self._arbiter_factory(self.robot_names, first)
+        self.observers = make_observers(self.scenario, self.episode_seed)
+        self.arbiter = TurnArbiter(self.robot_names, first=self.task.first)
         self.t = 0.0
         self.tick = 0
-        self._wall_start = time.perf_counter()
+        self.wall_start = time.perf_counter()
         self._events: list[dict] = []
-        self._stats = _EpisodeStats(self.robot_names)
+        self.stats = EpisodeStats(self.robot_names)
         self._in_zone = {n: False for n in self.robot_names}
         self._held: dict[str, int | None] = {n: None for n in self.robot_names}
+        self._releases: set[str] = set()
+        self._requests: set[str] = set()
         self._observe_world()
-        events: list[dict] = []
-        self.task.update(self.t, self._blocks, self._held, events)
-        self._turn_update(set(), events)
+        self._tick_events: list[dict] = []
+        self.task.update(self.t, self._blocks, self._held, self._tick_events)
         self._needs_reset = False
-        obs = self._observations() if self.observe else None
-        return obs, {"events": events, "holder": self.arbiter.holder}
 
-    def step(self, actions: Mapping[str, Any]):
+    def advance(self, actions: Mapping[str, Any]) -> None:
+        """Apply ``actions`` and step physics by one control tick; the turn
+        requests and releases they carry wait for :meth:`settle_turn`."""
         if self._needs_reset:
             raise RuntimeError("call reset() before step(), and again after an episode ends")
         unknown = set(actions) - set(self.robot_names)
         if unknown:
             raise KeyError(f"unknown robots in actions: {sorted(unknown)}; robots: {self.robot_names}")
-        releases: set[str] = set()
-        requests: set[str] = set()
+        self._releases, self._requests = set(), set()
         for name, raw in actions.items():
             cmd = ArmCommand.coerce(raw)
             if cmd is None:
                 continue
             self._apply(name, cmd)
             if cmd.turn == "release":
-                releases.add(name)
+                self._releases.add(name)
             elif cmd.turn == "request":
-                requests.add(name)
+                self._requests.add(name)
         self.world.step(self.substeps)
         self.tick += 1
         self.t = self.tick * self.control_dt
-        events: list[dict] = []
+        self._tick_events = []
         self._observe_world()
-        self._zone_update(events)
-        prev_held = dict(self._held)
-        self._track_grasps(prev_held, events)
-        reward = self.task.update(self.t, self._blocks, self._held, events)
-        self._turn_update(releases, events, requests)
+        self._zone_update(self._tick_events)
+        self._track_grasps(dict(self._held), self._tick_events)
+        self._reward = self.task.update(self.t, self._blocks, self._held, self._tick_events)
+        self._sample_min_distance()
+
+    def turn_inputs(self) -> tuple[dict[str, bool], set[str], set[str]]:
+        """What the turn rules need now: who has work, who released, who requested."""
+        has_work = {n: self.task.has_work(n) for n in self.robot_names}
+        return has_work, set(self._releases), set(self._requests)
+
+    def decide_turn_locally(self) -> list[TurnEvent]:
+        has_work, releases, requests = self.turn_inputs()
+        return self.arbiter.update(self.t, has_work, release_requests=releases, requests=requests)
+
+    def settle_turn(self, turn_events: list[TurnEvent], holder: str | None = None,
+                    next_robot: str | None = None) -> None:
+        """Record the turn decision for this tick. A remote arbiter's token
+        state (``holder``, ``next_robot``) replaces the local one."""
+        if holder is not None:
+            self.arbiter.restore(holder or None, next_robot)
+        for ev in turn_events:
+            kind = {"grant": "turn_start", "release": "turn_end", "reclaim": "turn_end"}[ev.kind]
+            self._tick_events.append({"t": ev.t, "type": kind, "robot": ev.robot, "reason": ev.reason or ev.kind})
+            self.stats.turn_event(kind, ev.robot, ev.t)
+
+    def step_result(self):
+        """The Gymnasium 5-tuple of the tick just advanced and settled."""
+        terminated = self.task.success or self.task.failed
+        truncated = not terminated and self.t >= self.scenario.task.time_limit - 1e-9
+        if terminated or truncated:
+            self._needs_reset = True
+        events = self._tick_events
+        self._events.extend(events)
+        info = {"events": events, "holder": self.arbiter.holder, "t": self.t}
+        return (self._observations() if self.observe else None), self._reward, terminated, truncated, info
+
+    def _sample_min_distance(self) -> None:
         if self.tick % max(1, self.scenario.control_hz // MIN_DISTANCE_HZ) == 0:
             a, b = self.robot_names
             # Only the running minimum is kept, so ask only for points closer
             # than it: same figure, but PyBullet skips every link pair that is
             # farther (a 1 m query on two arms costs ~6x more).
-            best = self._stats.min_distance
-            self._stats.min_distance = min(best, self.world.min_distance(a, b, cap=best))
-        terminated = self.task.success or self.task.failed
-        truncated = not terminated and self.t >= self.scenario.task.time_limit - 1e-9
-        if terminated or truncated:
-            self._needs_reset = True
-        self._events.extend(events)
-        info = {"events": events, "holder": self.arbiter.holder, "t": self.t}
-        return (self._observations() if self.observe else None), reward, terminated, truncated, info
+            best = self.stats.min_distance
+            self.stats.min_distance = min(best, self.world.min_distance(a, b, cap=best))
 
     def close(self) -> None:
         for twin in self._twins.values():
@@ -190,13 +226,13 @@ class TurnTakingEnv:
             was = self._in_zone[name]
             if inside and not was:
                 events.append({"t": self.t, "type": "zone_enter", "robot": name})
-                self._stats.zone_enter(name, self.t)
+                self.stats.zone_enter(name, self.t)
                 if holder != name:
                     events.append({"t": self.t, "type": "violation", "robot": name})
-                    self._stats.violations += 1
+                    self.stats.violations += 1
             elif was and not inside:
                 events.append({"t": self.t, "type": "zone_exit", "robot": name})
-                self._stats.zone_exit(name, self.t)
+                self.stats.zone_exit(name, self.t)
             self._in_zone[name] = inside
 
     def _track_grasps(self, prev: dict[str, int | None], events: list[dict]) -> None:
@@ -210,13 +246,6 @@ class TurnTakingEnv:
                 if index is not None:
                     events.append({"t": self.t, "type": "grasp", "robot": name, "block": index})
             self._held[name] = index
-
-    def _turn_update(self, releases: set[str], events: list[dict], requests: set[str] = frozenset()) -> None:
-        has_work = {n: self.task.has_work(n) for n in self.robot_names}
-        for ev in self.arbiter.update(self.t, has_work, release_requests=releases, requests=requests):
-            kind = {"grant": "turn_start", "release": "turn_end", "reclaim": "turn_end"}[ev.kind]
-            events.append({"t": ev.t, "type": kind, "robot": ev.robot, "reason": ev.reason or ev.kind})
-            self._stats.turn_event(kind, ev.robot, ev.t)
 
     def arm_q(self, name: str) -> np.ndarray:
         """Joint angles of ``name`` as observed at the last tick."""
@@ -241,13 +270,13 @@ class TurnTakingEnv:
 
     def _observations(self) -> dict[str, dict[str, Any]]:
         state = self.world_state()
-        return {n: build_observation(state, n, self.observers[n], ground_truth=True) for n in self.robot_names}
+        return {n: build_observation(state, n, self.observers[n]) for n in self.robot_names}
 
     # ------------------------------------------------------------ summary
     def episode_summary(self) -> dict[str, Any]:
         """Figures of the episode so far (see docs/summary.md for the schema)."""
-        wall = time.perf_counter() - self._wall_start
-        s = self._stats
+        wall = time.perf_counter() - self.wall_start
+        s = self.stats
         return {
             "success": bool(self.task.success),
             "turns": s.turns,
@@ -263,7 +292,7 @@ class TurnTakingEnv:
         }
 
 
-class _EpisodeStats:
+class EpisodeStats:
     """Turn, zone and hand-off bookkeeping for one episode."""
 
     def __init__(self, names: list[str]) -> None:

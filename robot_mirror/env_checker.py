@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from robot_mirror.commands import ArmCommand
+from robot_mirror.common.commands import ArmCommand
 
 OBS_ARRAYS = {"q": None, "dq": None, "ee_pose": 7, "partner_q": None, "partner_ee_pose": 7}
 OBS_SCALARS = ("t", "gripper", "holding", "in_zone", "partner_in_zone", "holder", "my_turn")

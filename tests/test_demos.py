@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from robot_mirror.launch.scenario import load_scenario
+from robot_mirror.config.scenario import load_scenario
 from robot_mirror.mirror import demos
 from tests.conftest import ROOT, assert_one_line_error, run_cli
 

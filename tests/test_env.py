@@ -8,11 +8,11 @@ import json
 import numpy as np
 import pytest
 
-from robot_mirror.commands import ArmCommand
+from robot_mirror.common.commands import ArmCommand
 from robot_mirror.env import TurnTakingEnv
 from robot_mirror.env_checker import check_env
-from robot_mirror.launch.scenario import load_scenario
-from robot_mirror.policies import build_policies, play_episode
+from robot_mirror.config.scenario import load_scenario
+from robot_mirror.policies import build_policies, rollout
 from tests.conftest import ROOT, run_cli
 
 TOWER_SCENARIOS = ["tower.yaml", "tower_mixed.yaml", "tower_custom.yaml"]
@@ -27,7 +27,7 @@ def expert_scenario(name: str, overrides: list[str] | None = None):
 
 
 def run_episode(env: TurnTakingEnv, seed: int) -> dict:
-    return play_episode(env, build_policies(env, env.scenario), seed)
+    return rollout(env, build_policies(env, env.scenario), seed)
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ import pytest
 
 from robot_mirror.env import TurnTakingEnv
 from robot_mirror.env_checker import check_env
-from robot_mirror.launch.scenario import load_scenario
+from robot_mirror.config.scenario import load_scenario
 from robot_mirror.policies import make_policy
-from robot_mirror.sim.imitation_expert import ImitationExpert, ObservedSlot, OracleSlot, RandomSlot
+from robot_mirror.policies.imitation_expert import ImitationExpert, ObservedSlot, OracleSlot, RandomSlot
 from robot_mirror.sim.tasks.imitation import ImitationTask
 from tests.conftest import ROOT
 

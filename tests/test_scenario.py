@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from robot_mirror.errors import ConfigError
-from robot_mirror.launch.scenario import load_scenario
+from robot_mirror.config.scenario import load_scenario
 from tests.conftest import ROOT, assert_one_line_error, run_cli
 
 SHIPPED = sorted((ROOT / "launch").glob("*.yaml"))

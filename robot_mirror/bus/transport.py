@@ -109,7 +109,11 @@ def bind(sock: zmq.Socket, endpoint: str, what: str) -> None:
 
 def send(sock: zmq.Socket, topic: str, kind: str, *, identity: bytes | None = None, **kwargs) -> None:
     """Encode and send without blocking (a full queue drops, never stalls)."""
-    frames = encode(topic, kind, **kwargs)
+    send_frames(sock, encode(topic, kind, **kwargs), identity=identity)
+
+
+def send_frames(sock: zmq.Socket, frames: list, *, identity: bytes | None = None) -> None:
+    """Send encoded frames without blocking (a full queue drops, never stalls)."""
     if identity is not None:
         frames = [identity, *frames]
     try:

@@ -1,5 +1,2 @@
-"""Scenario files (YAML) and, later, the process supervisor that runs them."""
-
-from robot_mirror.launch.scenario import Scenario, load_scenario
-
-__all__ = ["Scenario", "load_scenario"]
+"""Start a run, in either mode: the in-process runner, the multi-process
+supervisor, and the run summary both of them write."""

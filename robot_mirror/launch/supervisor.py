@@ -27,9 +27,11 @@ import zmq
 from robot_mirror.bus.codec import DropCounter
 from robot_mirror.bus.transport import Endpoints, bind, make_socket, recv, send
 from robot_mirror.errors import RobotMirrorError
-from robot_mirror.launch.scenario import RestartPolicy, Scenario
+from robot_mirror.config.scenario import RestartPolicy, Scenario
+from robot_mirror.nodes import NODE_KINDS, node_name
 from robot_mirror.nodes.base import HEARTBEAT_INTERVAL, LIVENESS
-from robot_mirror.runner import ProgressLine, RunSummary, _episode_line
+from robot_mirror.launch.progress import ProgressLine
+from robot_mirror.launch.summary import RunSummary, episode_line
 
 START_TIMEOUT = 60.0   # s for every node to say hello
 STOP_GRACE = 3.0       # s a node gets to exit after `stop`
@@ -72,21 +74,20 @@ class Supervisor:
     # ------------------------------------------------------------- start
     def _plan(self) -> None:
         sc = self.scenario
-        self.children["turn"] = Child("turn", "turn", None, sc.nodes.turn)
-        self.children["perception"] = Child("perception", "perception", None, sc.nodes.perception)
-        for r in sc.robots:
-            if r.policy != "external":
-                name = f"policy.{r.name}"
-                self.children[name] = Child(name, "policy", r.name, sc.nodes.policy)
-        self.children["sim"] = Child("sim", "sim", None, None)
+        for kind, spec in NODE_KINDS.items():
+            policy = getattr(sc.nodes, kind) if spec.restartable else None
+            robots = [r.name for r in sc.robots if r.policy != "external"] if spec.per_robot else [None]
+            for robot in robots:
+                name = node_name(kind, robot)
+                self.children[name] = Child(name, kind, robot, policy)
 
     def _command(self, child: Child) -> list[str]:
         cmd = [sys.executable, "-m", "robot_mirror", "node", child.kind, "--scenario", self.scenario_path,
                "--endpoints", self.endpoints.to_json(), "--name", child.name]
-        if child.robot:
-            cmd += ["--robot", child.robot]
-        if child.kind == "sim" and self.record:
-            cmd += ["--record", str(self.run_dir)]
+        options = {"robot": child.robot, "record": str(self.run_dir) if self.record else None}
+        for option in NODE_KINDS[child.kind].options:
+            if options[option]:
+                cmd += [f"--{option}", options[option]]
         for item in self.overrides:
             cmd += ["--set", item]
         return cmd
@@ -124,7 +125,7 @@ class Supervisor:
     # --------------------------------------------------------------- run
     def run(self) -> dict:
         sc = self.scenario
-        from robot_mirror.launch.security import Security
+        from robot_mirror.bus.keys import Security
 
         self.security = Security.for_scenario(sc)
         self.endpoints = Endpoints.allocate(sc.bus.interface)
@@ -233,7 +234,7 @@ class Supervisor:
         self.summary.add(episode)
         self.progress.clear()
         if not self.quiet:
-            print(_episode_line(episode), flush=True)
+            print(episode_line(episode), flush=True)
         if msg.fields["last"]:
             self.summary.finish(True)
             self.stopping = True
@@ -291,8 +292,7 @@ class Supervisor:
 
     # -------------------------------------------------------------- stop
     def _shutdown(self) -> None:
-        order = [c for c in self.children.values() if c.kind == "policy"] + [
-            self.children[k] for k in ("perception", "turn", "sim") if k in self.children]
+        order = sorted(self.children.values(), key=lambda c: NODE_KINDS[c.kind].stop_rank)
         for child in order:
             if child.proc is not None and child.proc.poll() is None:
                 send(self.control, "stop", "stop", identity=child.name.encode(),

@@ -11,7 +11,7 @@ A checkpoint is ``torch.save`` of a plain dict (loaded back with
     segments        action vocabulary; n_targets
     data            {"path", "sha256", "episodes", "train_episodes", "held_out_episodes"}
     seed, train_seconds, created, torch
-    metrics         evaluation on the held-out episodes (robot_mirror.mirror.metrics)
+    metrics         evaluation on the held-out episodes (robot_mirror.studies.metrics)
 
 Every problem loading one is a one-line :class:`RobotMirrorError`.
 """

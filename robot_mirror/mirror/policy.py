@@ -31,6 +31,8 @@ import torch
 from robot_mirror.errors import ConfigError
 from robot_mirror.mirror.checkpoint import load_checkpoint
 from robot_mirror.mirror.dataset import other_features, robot_type_of, self_features
+from robot_mirror.policies import PolicyContext
+from robot_mirror.policies.builtin import make_expert
 from robot_mirror.sim.assets import PROJECT_ROOT
 
 DEFAULT_CHECKPOINTS = {
@@ -54,24 +56,17 @@ def resolve_checkpoint(scenario, robot: str) -> Path:
 
 
 class MirrorPolicy:
-    def __init__(self, spec, scenario, kinematics, checkpoint: str | Path | None = None) -> None:
+    def __init__(self, ctx: PolicyContext, checkpoint: str | Path | None = None) -> None:
         torch.set_num_threads(1)
+        spec, scenario = ctx.spec, ctx.scenario
         self.robot_type = robot_type_of(scenario.robot(spec.name).urdf)
         path = Path(checkpoint) if checkpoint else resolve_checkpoint(scenario, spec.name)
         self.checkpoint = load_checkpoint(path, robot_type=self.robot_type)
         self.model = self.checkpoint.model.eval()
         self.name = spec.name
-        task = scenario.task
-        if task.kind == "tower":
-            from robot_mirror.sim.expert import ScriptedExpert
-
-            self.expert = ScriptedExpert(spec, task, scenario.control_hz, kinematics,
-                                         turn_end_predictor=self.predicted_turn_end)
-        else:
-            from robot_mirror.sim.imitation_expert import ImitationExpert
-
-            self.expert = ImitationExpert(spec, task, scenario.control_hz, kinematics,
-                                          slot_source=self.recognised_slot)
+        # What the network tells each task's motion layer (see module docstring).
+        self.expert = make_expert(ctx, turn_end_predictor=self.predicted_turn_end,
+                                  slot_source=self.recognised_slot)
         self.reset()
 
     def reset(self) -> None:
@@ -104,3 +99,8 @@ class MirrorPolicy:
     def recognised_slot(self, obs: dict[str, Any]) -> int:
         n = len(obs["slots"])
         return int(torch.argmax(self.last.obs_target[0][:n]))
+
+
+def check_mirror_policy(scenario, robot: str) -> None:
+    """Fail early, in one line, on a missing, corrupt or wrong-robot checkpoint."""
+    load_checkpoint(resolve_checkpoint(scenario, robot), robot_type=robot_type_of(scenario.robot(robot).urdf))

@@ -7,7 +7,7 @@ consecutive windows of each stream with the hidden states carried (detached)
 from one window to the next, so the core learns from the same zero state and
 the same long rollouts it meets online. One epoch = as many steps as it takes
 to cover the training ticks once. After training the held-out metrics
-(:func:`robot_mirror.mirror.metrics.evaluate_model`) go into the checkpoint.
+(:func:`robot_mirror.studies.metrics.evaluate_model`) go into the checkpoint.
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ def train(data: str | Path, out: Optional[str | Path], options: TrainOptions, *,
           demos: Optional[DemoSet] = None) -> TrainResult:
     """Load ``data``, train, evaluate on held-out episodes, save to ``out`` (if given)."""
     from robot_mirror.mirror.checkpoint import save_checkpoint
-    from robot_mirror.mirror.metrics import evaluate_model
+    from robot_mirror.studies.metrics import evaluate_model
 
     if options.epochs < 1:
         raise RobotMirrorError(f"--epochs {options.epochs}: must be at least 1")

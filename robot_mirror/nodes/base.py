@@ -21,7 +21,7 @@ import zmq
 
 from robot_mirror.bus.codec import DropCounter
 from robot_mirror.bus.transport import Endpoints, bind, make_socket, recv, send
-from robot_mirror.launch.scenario import Scenario
+from robot_mirror.config.scenario import Scenario
 
 HEARTBEAT_INTERVAL = 0.5  # s
 LIVENESS = 6              # intervals without news before a peer counts as dead
@@ -60,7 +60,7 @@ class Node:
         self._last_supervisor = time.monotonic()
         self.control: zmq.Socket | None = None
         self.poller = zmq.Poller()
-        from robot_mirror.launch.security import Security
+        from robot_mirror.bus.keys import Security
 
         self.security = Security.for_scenario(scenario)
 

@@ -1,7 +1,7 @@
 """The perception process: world state in, one observation per robot out.
 
 It is the only path by which a policy learns about its partner, and it
-delivers the partner *as observed* (robot_mirror/perception.py): observer
+delivers the partner *as observed* (robot_mirror/common/perception.py): observer
 frame, noise, delay, drops. A re-sent state (lock-step) is answered with the
 same observations, so the delay line never advances twice for one tick.
 """
@@ -11,12 +11,10 @@ from __future__ import annotations
 import zmq
 
 from robot_mirror.bus.transport import recv_latest
+from robot_mirror.bus.wire import decode_state, encode_obs
+from robot_mirror.common.observation import build_observation
+from robot_mirror.common.perception import make_observers
 from robot_mirror.nodes.base import Node
-from robot_mirror.nodes.sim import decode_state
-from robot_mirror.nodes.wire import encode_obs
-from robot_mirror.observation import build_observation
-from robot_mirror.perception import make_observers
-from robot_mirror.sim.spec import RobotSpec
 
 
 class PerceptionNode(Node):
@@ -26,7 +24,6 @@ class PerceptionNode(Node):
         self.sub = self.connected(zmq.SUB, self.endpoints.state, subscribe=b"state")
         self.pub = self.bound(zmq.PUB, self.endpoints.obs, "obs")
         self.poller.register(self.sub, zmq.POLLIN)
-        self.specs = [RobotSpec.from_config(r, self.scenario.base_dir) for r in self.scenario.robots]
         self._key: tuple[int, int] | None = None
         self._episode: int | None = None
         self._sent: list[list] = []
@@ -51,7 +48,7 @@ class PerceptionNode(Node):
         state = decode_state(msg)
         if state.episode != self._episode:
             self._episode = state.episode
-            self.observers = make_observers(self.scenario, self.specs, state.seed)
+            self.observers = make_observers(self.scenario, state.seed)
         return [
             encode_obs(name, build_observation(state, name, self.observers[name]),
                        tick=state.tick, episode=state.episode, seq=self.next_seq())

@@ -10,22 +10,21 @@ from __future__ import annotations
 
 import zmq
 
-from robot_mirror.bus.codec import encode
+import robot_mirror.mirror  # noqa: F401  (registers policy: mirror)
 from robot_mirror.bus.transport import recv_latest
-from robot_mirror.errors import RobotMirrorError
+from robot_mirror.bus.wire import decode_obs, encode_cmd
 from robot_mirror.nodes.base import Node
-from robot_mirror.nodes.wire import decode_obs
+from robot_mirror.policies import check_policies, make_policy
 
 
 class PolicyNode(Node):
     kind = "policy"
 
     def __init__(self, *args, robot: str, **kwargs) -> None:
-        super().__init__(*args, name=f"policy.{robot}", **kwargs)
+        super().__init__(*args, **kwargs)
         self.robot = robot
 
     def setup(self) -> None:
-        from robot_mirror.policies import make_policy
         from robot_mirror.sim.kinematics import Kinematics
         from robot_mirror.sim.spec import RobotSpec
         from robot_mirror.sim.tasks import make_task
@@ -35,11 +34,8 @@ class PolicyNode(Node):
         spec = next(s for s in specs if s.name == self.robot)
         task = make_task(sc.task, specs)
         self.kinematics = Kinematics(spec, home_reach=task.home_reach(spec))
-        kind = sc.robot(self.robot).policy
-        if kind == "oracle":
-            raise RobotMirrorError(f"{sc.source}: robots.{self.robot}.policy = 'oracle' reads the partner's plan"
-                                   " and runs only with --inprocess")
-        self.policy = make_policy(kind, spec, sc, self.kinematics)
+        check_policies(sc, inprocess=False, robot=self.robot)
+        self.policy = make_policy(sc.robot(self.robot).policy, spec, sc, self.kinematics)
         self.sub = self.connected(zmq.SUB, self.endpoints.obs, subscribe=f"obs.{self.robot}".encode())
         self.cmd = self.connected(zmq.DEALER, self.endpoints.cmd, identity=self.name)
         self.poller.register(self.sub, zmq.POLLIN)
@@ -66,10 +62,8 @@ class PolicyNode(Node):
                 self._episode = latest.fields["episode"]
                 self.policy.reset()
             command = self.policy.act(decode_obs(latest))
-            self._frames = encode("cmd", "cmd", robot=self.robot, seq=self.next_seq(), tick=latest.tick,
-                                  t_sim=latest.t_sim, fields={"mode": "joint", "gripper": float(command.gripper),
-                                                              "turn": command.turn},
-                                  arrays={"q_target": command.q_target}, validate=False)
+            self._frames = encode_cmd(self.robot, command, seq=self.next_seq(), tick=latest.tick,
+                                      t_sim=latest.t_sim, validate=False)
         try:
             self.cmd.send_multipart(self._frames, flags=zmq.NOBLOCK, copy=False)
         except zmq.Again:

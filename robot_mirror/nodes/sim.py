@@ -25,12 +25,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import zmq
 
-from robot_mirror.bus.transport import recv, send
-from robot_mirror.commands import ArmCommand
+from robot_mirror.bus.codec import MalformedMessage
+from robot_mirror.bus.transport import recv, send, send_frames
+from robot_mirror.bus.wire import TurnQuery, decode_cmd, decode_turn, encode_state, encode_turn_query
+from robot_mirror.common.commands import ArmCommand
+from robot_mirror.common.turns import TurnArbiter
 from robot_mirror.env import TurnTakingEnv
 from robot_mirror.nodes.base import Node
-from robot_mirror.observation import WorldState
-from robot_mirror.turns import TurnArbiter, TurnEvent
+from robot_mirror.nodes.zone_guard import ZoneGuard
 
 RESEND_S = 0.25      # lock-step: re-send an unanswered state this often
 TURN_RETRY_S = 0.5   # re-ask a silent arbiter this often
@@ -54,40 +56,6 @@ class RobotLink:
         "watchdog_trips": 0})
 
 
-class RemoteArbiter:
-    """Stands in for :class:`~robot_mirror.turns.TurnArbiter` inside the env,
-    asking the turn process instead of deciding."""
-
-    def __init__(self, node: "SimNode", robots: list[str], first: str) -> None:
-        self.node = node
-        self.holder: str | None = None
-        self.next: str = first
-        self._rules = TurnArbiter(robots, first=first, silence_timeout=node.scenario.bus.silence_timeout)
-
-    def update(self, t, has_work, last_heard=None, release_requests=frozenset(), requests=frozenset()):
-        node = self.node
-        env = node.env
-        heard = {n: float(l.last_sim) for n, l in node.links.items()}
-        # Most ticks nothing can change (no release, no grant due, nobody
-        # silent): the arbiter's answer is provably "no change", so the round
-        # trip is skipped. The decision itself is always the turn process's.
-        self._rules.restore(self.holder, self.next)
-        if not self._rules.may_change(t, has_work, heard, release_requests, requests):
-            return []
-        fields = {
-            "episode": env.episode, "has_work": {k: bool(v) for k, v in has_work.items()},
-            "release": sorted(release_requests), "request": sorted(requests),
-            "last_heard": heard,
-            "holder": self.holder or "", "next": self.next or "",
-        }
-        reply = node.ask_arbiter(env.tick, t, fields)
-        if reply is None:  # real-time and no decision yet: keep the last one
-            return []
-        self.holder = reply.fields["holder"] or None
-        self.next = reply.fields["next"] or self.next
-        return [TurnEvent(e["t"], e["kind"], e["robot"], e.get("reason", "")) for e in reply.fields["events"]]
-
-
 class SimNode(Node):
     kind = "sim"
 
@@ -104,8 +72,11 @@ class SimNode(Node):
         self.poller.register(self.cmd, zmq.POLLIN)
         self.poller.register(self.turn_rpc, zmq.POLLIN)
         self.lockstep = sc.bus.mode == "lockstep"
-        self.env = TurnTakingEnv(sc, arbiter_factory=lambda robots, first: RemoteArbiter(self, robots, first),
-                                 observe=False)
+        self.env = TurnTakingEnv(sc, observe=False)
+        # The turn process decides; these rules only tell when it provably
+        # would not change anything, so most ticks skip the round trip.
+        self.turn_rules = TurnArbiter(self.env.robot_names, first=self.env.task.first,
+                                      silence_timeout=sc.bus.silence_timeout)
         self.links = {name: RobotLink(name) for name in self.env.robot_names}
         self.guard = ZoneGuard(self.env)
         self.episode_index = 0
@@ -119,39 +90,57 @@ class SimNode(Node):
         self.latencies: list[float] = []  # lock-step: state published -> every command of that tick in
 
     # ------------------------------------------------------------ arbiter
-    def ask_arbiter(self, tick: int, t: float, fields: dict):
-        send(self.turn_rpc, "turn_query", "turn_query", seq=self.next_seq(), tick=tick, t_sim=t, fields=fields)
+    def decide_turn(self) -> bool:
+        """Settle this tick's turn with the arbiter process; False if the node
+        is stopping before it answered (lock-step waits for the answer)."""
+        env = self.env
+        has_work, releases, requests = env.turn_inputs()
+        heard = {n: float(l.last_sim) for n, l in self.links.items()}
+        rules = self.turn_rules
+        rules.restore(env.arbiter.holder, env.arbiter.next_robot)
+        if not rules.may_change(env.t, has_work, heard, releases, requests):
+            env.settle_turn([])
+            return True
+        query = TurnQuery(env.episode, has_work, sorted(releases), sorted(requests), heard,
+                          env.arbiter.holder or "", env.arbiter.next_robot or "")
+        reply = self._ask_arbiter(query)
+        if reply is None:  # real-time and no decision yet: keep the last one
+            env.settle_turn([])
+            return not self.stopping
+        decision = decode_turn(reply)
+        env.settle_turn(decision.events, decision.holder, decision.next_robot or env.arbiter.next_robot)
+        return True
+
+    def _ask_arbiter(self, query: TurnQuery):
+        tick, t = self.env.tick, self.env.t
+
+        def ask() -> None:
+            send_frames(self.turn_rpc, encode_turn_query(query, seq=self.next_seq(), tick=tick, t_sim=t))
+
+        ask()
         if not self.lockstep:
             reply = None
             while True:  # newest decision wins
                 _, msg = recv(self.turn_rpc, self.drops, "turn_rpc")
                 if msg is None:
-                    break
-                if msg.kind == "turn" and msg.fields["episode"] == fields["episode"]:
+                    return reply
+                if msg.kind == "turn" and msg.fields["episode"] == query.episode:
                     reply = msg
-            return reply
         asked = time.monotonic()
         while not self.stopping:
             if self.turn_rpc in self.poll(50):
                 _, msg = recv(self.turn_rpc, self.drops, "turn_rpc")
                 if msg is not None and msg.kind == "turn" and msg.tick == tick \
-                        and msg.fields["episode"] == fields["episode"]:
+                        and msg.fields["episode"] == query.episode:
                     return msg
             self._service_control()
             if time.monotonic() - asked > TURN_RETRY_S:  # arbiter restarting: ask again
-                send(self.turn_rpc, "turn_query", "turn_query", seq=self.next_seq(), tick=tick, t_sim=t,
-                     fields=fields)
+                ask()
                 asked = time.monotonic()
-        raise _Stopped()
+        return None
 
     # --------------------------------------------------------------- loop
     def tick(self) -> None:
-        try:
-            self._tick()
-        except _Stopped:
-            self.stopping = True
-
-    def _tick(self) -> None:
         if self.finished:
             self.poll(50)
             self._drain_commands()
@@ -169,7 +158,9 @@ class SimNode(Node):
         for link in self.links.values():
             link.command, link.command_tick, link.pending_turn = None, -1, ""
             link.last_sim = 0.0
-        self.env.reset(seed=sc.seed + self.episode_index)
+        self.env.begin_episode(seed=sc.seed + self.episode_index)
+        if not self.decide_turn():
+            return
         if self.record_dir:
             from pathlib import Path
 
@@ -257,17 +248,17 @@ class SimNode(Node):
         self._reply(identity, robot, ok, code, text, n_clamped, msg.seq)
 
     def _to_command(self, robot: str, msg) -> ArmCommand:
-        gripper = float(msg.fields["gripper"])
-        turn = msg.fields["turn"]
-        if msg.fields["mode"] == "ee":
+        """The wire command as joint targets: a tool pose goes through the
+        arm's IK here, in the only process that knows the arm's joints."""
+        cmd = decode_cmd(msg)
+        if cmd.ee_pose is not None:
             q_now = self.env.arm_q(robot)
-            q, _, _ = self.env.twin(robot).ik(np.asarray(msg.arrays["ee_pose"], float), q_now, iterations=2)
-            return ArmCommand(q_target=q, gripper=gripper, turn=turn)
-        q = np.array(msg.arrays["q_target"], dtype=float)
+            q, _, _ = self.env.twin(robot).ik(cmd.ee_pose, q_now, iterations=2)
+            return ArmCommand(q_target=q, gripper=cmd.gripper, turn=cmd.turn)
         dof = self.env.arms[robot].dof
-        if q.shape != (dof,):
-            q = np.resize(q, dof)  # wrong length: treated as clamped to the arm's joints
-        return ArmCommand(q_target=q, gripper=gripper, turn=turn)
+        if cmd.q_target.shape != (dof,):
+            cmd.q_target = np.resize(cmd.q_target, dof)  # wrong length: treated as clamped to the arm's joints
+        return cmd
 
     # --------------------------------------------------------- lock-step
     def _lockstep_tick(self) -> None:
@@ -332,7 +323,10 @@ class SimNode(Node):
                 continue
             actions[name] = ArmCommand(q_target=cmd.q_target, gripper=cmd.gripper, turn=link.pending_turn)
             link.pending_turn = ""
-        _, _, terminated, truncated, info = self.env.step(actions)
+        self.env.advance(actions)
+        if not self.decide_turn():
+            return
+        _, _, terminated, truncated, info = self.env.step_result()
         self.publish_state(info["events"])
         if self.recorder is not None:
             self.recorder.maybe_capture(self.env.t)
@@ -373,76 +367,5 @@ class SimNode(Node):
             env.close()
 
 
-class ZoneGuard:
-    """Would this command bring a non-holding arm into the shared zone?
-    Checked on the arm's kinematic twin at the commanded joint angles; the
-    answer for an unchanged target is reused (a holding arm repeats it)."""
-
-    def __init__(self, env: TurnTakingEnv) -> None:
-        from robot_mirror.sim.zone_probe import ZoneProbe
-
-        self.env = env
-        self.probes = {n: ZoneProbe(env.twin(n).client, env.task.zone) for n in env.robot_names}
-        self._last: dict[str, tuple[bytes, bool]] = {}
-
-    def refuses(self, robot: str, cmd: ArmCommand) -> bool:
-        env = self.env
-        if cmd.q_target is None or env.arbiter.holder == robot:
-            return False
-        if env.arm_in_zone(robot):
-            return False  # already inside (turn just lost): let it move out
-        twin = env.twin(robot)
-        q = np.clip(cmd.q_target, twin.lower, twin.upper)
-        key = q.tobytes()
-        cached = self._last.get(robot)
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        twin.set_q(q)
-        inside = self.probes[robot].arm_inside(twin.arm)
-        self._last[robot] = (key, inside)
-        return inside
-
-
-class _Stopped(Exception):
-    pass
-
-
-def _unexpected(kind: str):
-    from robot_mirror.bus.codec import MalformedMessage
-
+def _unexpected(kind: str) -> MalformedMessage:
     return MalformedMessage("kind", f"'{kind}' is not accepted on the cmd socket")
-
-
-def encode_state(state: WorldState, seq: int) -> list:
-    from robot_mirror.bus.codec import encode
-
-    arrays = {"blocks": state.blocks}
-    arms = {}
-    for name, arm in state.arms.items():
-        arrays[f"{name}/q"] = arm.q
-        arrays[f"{name}/dq"] = arm.dq
-        arrays[f"{name}/ee_pose"] = arm.ee_pose
-        arrays[f"{name}/keypoints"] = arm.keypoints
-        arms[name] = {"holding": int(arm.holding), "in_zone": bool(arm.in_zone), "gripper": float(arm.gripper)}
-    # encode() turns numpy values inside the maps into plain msgpack values.
-    return encode("state", "state", seq=seq, t_sim=state.t, tick=state.tick, fields={
-        "robots": list(state.arms), "holder": state.holder, "episode": state.episode, "seed": state.seed,
-        "arms": arms, "task": state.task_obs, "events": state.events, "done": state.done,
-    }, arrays=arrays, validate=False)
-
-
-def decode_state(msg) -> WorldState:
-    from robot_mirror.observation import ArmState
-
-    arms = {}
-    for name in msg.fields["robots"]:
-        info = msg.fields["arms"][name]
-        arms[name] = ArmState(
-            q=np.array(msg.arrays[f"{name}/q"]), dq=np.array(msg.arrays[f"{name}/dq"]),
-            ee_pose=np.array(msg.arrays[f"{name}/ee_pose"]), gripper=float(info["gripper"]),
-            keypoints=np.array(msg.arrays[f"{name}/keypoints"]), holding=int(info["holding"]),
-            in_zone=bool(info["in_zone"]),
-        )
-    return WorldState(t=msg.t_sim, tick=msg.tick, episode=msg.fields["episode"], seed=msg.fields["seed"],
-                      holder=msg.fields["holder"], arms=arms, blocks=np.array(msg.arrays["blocks"]),
-                      task_obs=msg.fields["task"], events=msg.fields["events"], done=msg.fields["done"])

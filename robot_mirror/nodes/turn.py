@@ -1,7 +1,7 @@
 """The turn arbiter process: holds the turn token.
 
 For every ``turn_query`` from the sim it applies the rules of
-robot_mirror/turns.py (grant in order to robots with work, release on
+robot_mirror/common/turns.py (grant in order to robots with work, release on
 request, reclaim from a holder silent longer than ``silence_timeout``) and
 answers with a ``turn`` message, which it also publishes for everyone. The
 query carries the last decided holder and turn order, so a restarted
@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import zmq
 
-from robot_mirror.bus.transport import recv, send
+from robot_mirror.bus.transport import recv, send_frames
+from robot_mirror.bus.wire import TurnDecision, decode_turn_query, encode_turn
+from robot_mirror.common.turns import TurnArbiter
 from robot_mirror.nodes.base import Node
-from robot_mirror.turns import TurnArbiter
 
 
 class TurnNode(Node):
@@ -41,20 +42,15 @@ class TurnNode(Node):
             self._answer(identity, msg)
 
     def _answer(self, identity: bytes, msg) -> None:
-        f = msg.fields
+        query = decode_turn_query(msg)
         arbiter = TurnArbiter(self.robots, first=self.first, silence_timeout=self.silence_timeout)
-        arbiter.restore(f["holder"] or None, f["next"] or None)
-        has_work = {r: bool(f["has_work"].get(r, False)) for r in self.robots}
-        last_heard = {r: float(v) for r, v in f["last_heard"].items() if r in self.robots}
+        arbiter.restore(query.holder or None, query.next_robot or None)
+        has_work = {r: bool(query.has_work.get(r, False)) for r in self.robots}
+        last_heard = {r: float(v) for r, v in query.last_heard.items() if r in self.robots}
         events = arbiter.update(msg.t_sim, has_work, last_heard,
-                                release_requests=set(f["release"]), requests=set(f["request"]))
-        fields = {
-            "holder": arbiter.holder or "", "event": events[-1].kind if events else "none",
-            "reason": events[-1].reason if events else "", "episode": f["episode"],
-            "events": [{"t": e.t, "kind": e.kind, "robot": e.robot, "reason": e.reason} for e in events],
-            "next": arbiter.next_robot or "",
-        }
-        common = dict(seq=self.next_seq(), tick=msg.tick, t_sim=msg.t_sim, fields=fields)
-        send(self.rpc, "turn", "turn", identity=identity, validate=False, **common)
+                                release_requests=set(query.releases), requests=set(query.requests))
+        decision = TurnDecision(query.episode, arbiter.holder or "", arbiter.next_robot or "", events)
+        frames = encode_turn(decision, seq=self.next_seq(), tick=msg.tick, t_sim=msg.t_sim)
+        send_frames(self.rpc, frames, identity=identity)
         if events:
-            send(self.pub, "turn", "turn", **common)
+            send_frames(self.pub, frames)

@@ -61,7 +61,7 @@ class CheckReport:
 def check_urdf_report(urdf: str, *, base=(-0.6, 0.0, 0.0), yaw_deg: float = 0.0, gripper: str = "auto",
                       ee_link: str | None = None, scenario: str | None = None) -> CheckReport:
     """Describe a URDF and test the tower task's poses from the given base."""
-    from robot_mirror.launch.scenario import TowerConfig, load_scenario
+    from robot_mirror.config.scenario import TowerConfig, load_scenario
     from robot_mirror.sim.quiet import c_output_suppressed
     from robot_mirror.sim.spec import RobotSpec
     from robot_mirror.sim.tasks import make_task

@@ -65,15 +65,18 @@ class PartnerObserver:
         return view
 
 
-def make_observers(scenario, specs, episode_seed: int) -> dict[str, PartnerObserver]:
+def observer_rng(seed: int, robot_index: int) -> np.random.Generator:
+    """Perception noise stream of one robot in one episode (same in every process)."""
+    return np.random.default_rng([seed, robot_index, 0x5EE])
+
+
+def make_observers(scenario, episode_seed: int) -> dict[str, PartnerObserver]:
     """One observer per robot, configured by the scenario's ``perception``
     section and seeded by (episode seed, robot index) so every process that
     builds them draws the same noise."""
-    from robot_mirror.observation import observer_rng
-
     cfg = scenario.perception
     return {
-        spec.name: PartnerObserver(spec.base_frame(), noise_std=cfg.noise_std, delay_ticks=cfg.delay_ticks,
-                                   drop_rate=cfg.drop_rate, rng=observer_rng(episode_seed, i))
-        for i, spec in enumerate(specs)
+        robot.name: PartnerObserver(robot.base_frame(), noise_std=cfg.noise_std, delay_ticks=cfg.delay_ticks,
+                                    drop_rate=cfg.drop_rate, rng=observer_rng(episode_seed, i))
+        for i, robot in enumerate(scenario.robots)
     }

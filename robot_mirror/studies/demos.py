@@ -35,11 +35,8 @@ def episode_file(index: int) -> str:
 
 
 def n_targets(task_config) -> int:
-    """How many distinct ``target`` labels the task has: tower levels
-    (= blocks) or imitation slots."""
-    if task_config.kind == "imitation":
-        return int(task_config.slots)
-    return int(task_config.blocks)
+    """How many distinct ``target`` labels the task has (its config says)."""
+    return int(task_config.n_targets)
 
 
 def _labels(policy) -> tuple[int, int, int]:

@@ -1,22 +1,20 @@
-"""Run a scenario's episodes in one process and write the run summary.
+"""The run folder and ``summary.json``, written the same way by both modes.
 
-The summary (``summary.json``, schema in ``docs/summary.md``) is rewritten
-atomically after every episode, so an interrupted or crashed run still
-leaves a valid file describing what ran.
+The summary (schema in ``docs/summary.md``) is rewritten atomically after
+every episode, so an interrupted or crashed run still leaves a valid file
+describing what ran. The in-process runner and the supervisor both keep it
+through :class:`RunSummary` and print it with :func:`format_summary`.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import statistics
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
+from robot_mirror.config.scenario import Scenario
 from robot_mirror.files import write_json_atomic
-from robot_mirror.launch.scenario import Scenario
 
 SUMMARY_SCHEMA = "robot_mirror.summary/1"
 
@@ -94,87 +92,7 @@ class RunSummary:
         write_json_atomic(self.path, self.data)
 
 
-class ProgressLine:
-    """One live status line on a terminal; nothing when output is not a TTY."""
-
-    def __init__(self, stream=sys.stderr) -> None:
-        self.stream = stream
-        self.live = stream.isatty()
-        self._last = 0.0
-
-    def update(self, text: str, force: bool = False) -> None:
-        now = time.monotonic()
-        if not self.live or (not force and now - self._last < 0.2):
-            return
-        self._last = now
-        self.stream.write("\r\033[K" + text)
-        self.stream.flush()
-
-    def clear(self) -> None:
-        if self.live:
-            self.stream.write("\r\033[K")
-            self.stream.flush()
-
-
-def run_inprocess(env, *, episodes: int, run_dir: Path, overrides: list[str],
-                  record: bool = False, quiet: bool = False) -> dict[str, Any]:
-    """Run ``episodes`` episodes (seeds ``seed``, ``seed+1``, ...) of the
-    scenario of ``env`` (a ``TurnTakingEnv``, closed when done) in this process."""
-    from robot_mirror.policies import build_policies
-
-    scenario = env.scenario
-    summary = RunSummary(run_dir, scenario, "inprocess", overrides)
-    progress = ProgressLine()
-    try:
-        policies = build_policies(env, scenario)
-        for i in range(episodes):
-            seed = scenario.seed + i
-            recorder = None
-            if record:
-                from robot_mirror.sim.recorder import Recorder
-
-                recorder = Recorder(env.world, run_dir / f"episode_{i:03d}")
-            obs, info = env.reset(seed=seed)
-            for policy in policies.values():
-                policy.reset()
-            done = False
-            while not done:
-                actions = {name: policy.act(obs[name]) for name, policy in policies.items()}
-                obs, _, terminated, truncated, info = env.step(actions)
-                done = terminated or truncated
-                if recorder is not None:
-                    recorder.maybe_capture(env.t)
-                if not quiet:
-                    progress.update(_progress_text(i, episodes, env, info))
-            episode = {"index": i, "seed": seed, **env.episode_summary()}
-            if recorder is not None:
-                episode["video"] = str(recorder.close())
-            summary.add(episode)
-            progress.clear()
-            if not quiet:
-                print(_episode_line(episode), flush=True)
-        summary.finish(True)
-    except KeyboardInterrupt:
-        progress.clear()
-        summary.finish(False, "interrupted")
-        raise
-    except BaseException as exc:
-        summary.finish(False, f"error: {exc}")
-        raise
-    finally:
-        env.close()
-    return summary.data
-
-
-def _progress_text(i: int, n: int, env, info) -> str:
-    wall = time.perf_counter() - env._wall_start
-    rtf = env.t / wall if wall > 0 else 0.0
-    holder = info.get("holder") or "-"
-    return (f"episode {i + 1}/{n}  t={env.t:6.1f}s  turn {env._stats.turns:2d}  "
-            f"holder {holder:<8}  stacked {getattr(env.task, 'stacked', 0)}  rtf {rtf:5.1f}x")
-
-
-def _episode_line(e: dict[str, Any]) -> str:
+def episode_line(e: dict[str, Any]) -> str:
     gaps = e["handoff_gaps"]
     gap = f"{statistics.fmean(gaps):.2f}s" if gaps else "-"
     return (f"episode {e['index']:>3} seed {e['seed']:>5}: {'SUCCESS' if e['success'] else 'failed '}"

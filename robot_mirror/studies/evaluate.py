@@ -31,10 +31,10 @@ import numpy as np
 import torch
 
 from robot_mirror.errors import RobotMirrorError
-from robot_mirror.launch.scenario import Scenario, load_scenario
+from robot_mirror.config.scenario import Scenario, load_scenario
 from robot_mirror.mirror.checkpoint import Checkpoint, load_checkpoint
 from robot_mirror.mirror.dataset import load_demos, other_features, self_features
-from robot_mirror.mirror.metrics import collect, compare_models, evaluate_model, untrained_like
+from robot_mirror.studies.metrics import collect, compare_models, evaluate_model, untrained_like
 
 ACTIVE_SPEED = 0.1  # rad/s: an arm whose joint speed is above this counts as moving
 ABLATION_SUFFIX = "_nocontrastive"
@@ -95,7 +95,7 @@ def run_online(scenario: Scenario, policy: str, episodes: int, *, checkpoint: Pa
 
 # --------------------------------------------------------------- offline part
 def record_demos(scenario_path: str, episodes: int, seed: int, out: Path, overrides: list[str]):
-    from robot_mirror.mirror.demos import run_demos
+    from robot_mirror.studies.demos import run_demos
 
     scenario = load_scenario(scenario_path, [*overrides, f"seed={seed}"])
     for r in scenario.robots:

@@ -1,6 +1,6 @@
 """Scripted experts for the imitation task (the mirror game).
 
-:class:`ImitationExpert` is the :class:`~robot_mirror.sim.expert.ScriptedExpert`
+:class:`ImitationExpert` is the :class:`~robot_mirror.policies.tower_expert.ScriptedExpert`
 with a different answer to two questions — *is there a block to move on this
 turn?* and *where does it go?* — and the same motion primitives (approach,
 grasp, lift, carry, place, release, retreat, home):
@@ -30,8 +30,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from robot_mirror.commands import ArmCommand
-from robot_mirror.sim.expert import ScriptedExpert
+from robot_mirror.common.commands import ArmCommand
+from robot_mirror.policies.tower_expert import ScriptedExpert
 
 
 class OracleSlot:

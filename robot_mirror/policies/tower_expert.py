@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from robot_mirror.commands import ArmCommand
+from robot_mirror.common.commands import ArmCommand
 from robot_mirror.geometry import top_down_quat, wrap_angle, yaw_of
-from robot_mirror.sim.kinematics import Kinematics
 from robot_mirror.sim.spec import RobotSpec
+
+if TYPE_CHECKING:  # the twin is handed in; importing it here would load pybullet
+    from robot_mirror.sim.kinematics import Kinematics
 
 FREE_SPEED = 0.5     # m/s, moves in free space
 NEAR_SPEED = 0.15    # m/s, moves near contact
@@ -63,7 +65,11 @@ class ScriptedExpert:
         self.spec = spec
         self.turn_end_predictor = turn_end_predictor
         self.zone_radius = float(getattr(task_config, "zone_radius", 0.0))
-        self.kin = kinematics or Kinematics(spec)
+        if kinematics is None:
+            from robot_mirror.sim.kinematics import Kinematics
+
+            kinematics = Kinematics(spec)
+        self.kin = kinematics
         self.dt = 1.0 / control_hz
         self.size = task_config.block_size
         self.tower_xy = np.asarray(getattr(task_config, "tower_xy", (0.0, 0.0)), float)

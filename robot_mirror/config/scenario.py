@@ -16,9 +16,9 @@ from typing import Any
 import yaml
 
 from robot_mirror.errors import ConfigError
-from robot_mirror.launch.schema import _fail, describe_path, field, from_dict
+from robot_mirror.geometry import Frame
+from robot_mirror.config.schema import _fail, describe_path, field, from_dict
 
-POLICIES = ("expert", "oracle", "mirror", "external", "random", "hold")
 TASK_KINDS = ("tower", "imitation")
 
 
@@ -31,10 +31,14 @@ class RobotConfig:
     gripper: str = field("auto", choices=("auto", "fingers", "suction"))
     ee_link: str | None = field(None, doc="end-effector link; auto-detected when absent")
     home_q: list[float] | None = field(None, doc="joint angles of the rest pose, rad")
-    policy: str = field("expert", choices=POLICIES,
-                        doc="expert (reactive), oracle (expert that knows the partner's turn end; in process only),"
-                            " mirror (MirrorNet), external (a controller over the bus), random, hold")
+    policy: str = field("expert",
+                        doc="a name from the policy registry (robot_mirror/policies): expert, oracle,"
+                            " mirror, external, random, hold")
     checkpoint: str | None = field(None, doc="MirrorNet checkpoint for policy: mirror (default: shipped)")
+
+    def base_frame(self) -> Frame:
+        """The arm's base frame: where perception expresses what it sees."""
+        return Frame(self.base, math.radians(self.yaw_deg))
 
 
 @dataclass
@@ -51,6 +55,11 @@ class TowerConfig:
     spot_jitter: float = field(0.01, range=(0.0, 0.03), doc="random offset of block start positions, m")
     spot_yaw_jitter_deg: float = field(15.0, range=(0.0, 45.0))
 
+    @property
+    def n_targets(self) -> int:
+        """Distinct ``target`` labels of a demonstration: tower levels."""
+        return self.blocks
+
 
 @dataclass
 class ImitationConfig:
@@ -63,13 +72,18 @@ class ImitationConfig:
     time_limit: float = field(150.0, range=(5.0, 3600.0))
     first: str | None = field(None, doc="first leader; default the first listed")
 
+    @property
+    def n_targets(self) -> int:
+        """Distinct ``target`` labels of a demonstration: slots."""
+        return self.slots
+
 
 TASK_CONFIGS: dict[str, type] = {"tower": TowerConfig, "imitation": ImitationConfig}
 
 
 @dataclass
 class PerceptionConfig:
-    """How each robot perceives its partner (see robot_mirror/perception.py)."""
+    """How each robot perceives its partner (see robot_mirror/common/perception.py)."""
 
     noise_std: float = field(0.0, range=(0.0, 0.05), doc="m, Gaussian noise on observed partner positions")
     delay_ticks: int = field(0, range=(0, 60), doc="control ticks between the partner moving and being seen")
