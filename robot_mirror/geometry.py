@@ -97,9 +97,6 @@ class Frame:
         """World points (..., 3) to this frame."""
         return (np.asarray(points) - self.position) @ self._rot
 
-    def points_to_world(self, points: np.ndarray) -> np.ndarray:
-        return np.asarray(points) @ self._rot.T + self.position
-
     def pose_to_local(self, pose: np.ndarray) -> np.ndarray:
         """World poses (..., 7) to this frame."""
         pose = np.asarray(pose, dtype=float)

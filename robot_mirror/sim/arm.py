@@ -17,9 +17,10 @@ import pybullet as p
 
 from robot_mirror.errors import URDFError
 from robot_mirror.sim.assets import prepare_urdf, resolve_urdf
+from robot_mirror.sim.grippers import GRIPPER_KINDS, Gripper, make_gripper
 from robot_mirror.sim.spec import RobotSpec
 
-GRIPPER_KINDS = ("auto", "fingers", "suction")
+__all__ = ["Arm", "GRIPPER_KINDS", "JointInfo", "KNOWN_REST_POSES"]
 
 # Links whose names say "this is where the tool is", most specific first.
 _EE_NAME_PATTERNS = [
@@ -72,12 +73,11 @@ class Arm:
         self._discover_joints(path)
         self.ee_index = self._find_ee_link(spec.ee_link, path)
         self.ee_link_name = self.link_names[self.ee_index]
-        self.gripper_kind = self._choose_gripper(spec.gripper, path)
+        self.gripper: Gripper = make_gripper(self, spec.gripper, path)
         self.rest_q = self._rest_pose(path)
-        self.tool_offset = self._measure_tool_offset()
-        self._suction_constraint: int | None = None
+        self.tool_offset = self.gripper.measure_tool_offset()
         self._keypoint_links = self.keypoint_links()
-        self._couple_fingers()
+        self.gripper.setup()
         self.gripper_command = 0.0
         self.clamped_commands = 0
 
@@ -141,47 +141,20 @@ class Arm:
                     return j
         return last
 
-    def _choose_gripper(self, requested: str, path: Path) -> str:
-        if requested not in GRIPPER_KINDS:
-            raise URDFError(f"gripper '{requested}' is not one of {', '.join(GRIPPER_KINDS)}")
-        if requested == "fingers" and not self.finger_joints:
-            raise URDFError(f"{path}: gripper 'fingers' requested but the URDF has no finger joints")
-        if requested == "auto":
-            return "fingers" if self.finger_joints else "suction"
-        return requested
+    @property
+    def gripper_kind(self) -> str:
+        """The gripper's kind: "fingers" or "suction" (never "auto")."""
+        return self.gripper.kind
+
+    def parent_link(self, link: int, default: int) -> int:
+        """Index of ``link``'s parent link (-1: the base), or ``default`` if unknown."""
+        return self._parent.get(link, default)
 
     def _rest_pose(self, path: Path) -> np.ndarray:
         known = KNOWN_REST_POSES.get(path.name)
         if known is not None and len(known) == self.dof:
             return np.array(known, dtype=float)
         return np.clip(np.zeros(self.dof), self.lower, self.upper)
-
-    def _couple_fingers(self) -> None:
-        """Tie a two-finger gripper's fingers together (a gear constraint, as in
-        PyBullet's own Panda demo). Without it one finger yields while the other
-        pushes, and the block creeps sideways in the grasp."""
-        if self.gripper_kind != "fingers" or len(self.finger_joints) != 2:
-            return
-        a, b = self.finger_joints
-        cid = self.client.createConstraint(
-            self.body, a.index, self.body, b.index, jointType=p.JOINT_GEAR, jointAxis=[1, 0, 0],
-            parentFramePosition=[0, 0, 0], childFramePosition=[0, 0, 0],
-        )
-        self.client.changeConstraint(cid, gearRatio=-1, erp=0.1, maxForce=50)
-
-    def _measure_tool_offset(self) -> float:
-        """Distance along the end-effector's +z from its frame to the tool's
-        surface, found by casting a ray back at it. Suction contact happens
-        there; for finger grippers the frame itself is the grasp point."""
-        if self.gripper_kind != "suction":
-            return 0.0
-        pos, orn = self.ee_frame()
-        axis = np.array(self.client.getMatrixFromQuaternion(orn)).reshape(3, 3)[:, 2]
-        start = np.asarray(pos) + 0.3 * axis
-        hit = self.client.rayTest(start.tolist(), list(pos))[0]
-        if hit[0] == self.body and hit[1] in (self.ee_index, self._parent.get(self.ee_index, -2)):
-            return float(0.3 * (1.0 - hit[2]))
-        return 0.0
 
     # --------------------------------------------------------------- state
     def joint_state(self) -> tuple[np.ndarray, np.ndarray]:
@@ -201,7 +174,7 @@ class Arm:
         dq = np.fromiter((s[1] for s in states[:dof]), float, dof)
         links = c.getLinkStates(self.body, [*self._keypoint_links, self.ee_index], computeForwardKinematics=True)
         tool = self._tool_pose_from(links[3][4], links[3][5])
-        return q, dq, tool, self._opening_from(states[dof:]), self._keypoints_from(links[:3], tool)
+        return q, dq, tool, self.gripper.opening_from(states[dof:]), self._keypoints_from(links[:3], tool)
 
     def ee_frame(self) -> tuple[tuple, tuple]:
         state = self.client.getLinkState(self.body, self.ee_index, computeForwardKinematics=True)
@@ -220,19 +193,7 @@ class Arm:
 
     def gripper_opening(self) -> float:
         """0 = fully open, 1 = fully closed (fingers); suction reports its command."""
-        if self.gripper_kind != "fingers":
-            return float(self.gripper_command)
-        return self._opening_from(self.client.getJointStates(self.body, [j.index for j in self.finger_joints]))
-
-    def _opening_from(self, finger_states) -> float:
-        if self.gripper_kind != "fingers":
-            return float(self.gripper_command)
-        # Plain floats (runs every tick; numpy mean/clip on two values cost
-        # more than the query). Same arithmetic: sum in order, divide, clamp.
-        total = 0.0
-        for j, s in zip(self.finger_joints, finger_states):
-            total += (j.upper - s[0]) / (j.upper - j.lower)
-        return float(min(max(total / len(self.finger_joints), 0.0), 1.0))
+        return self.gripper.opening()
 
     def keypoint_links(self) -> list[int]:
         """Links seen as the arm's keypoints: a third and two thirds along the
@@ -290,68 +251,11 @@ class Arm:
         """0 = open, 1 = close. Fingers are position-controlled; suction makes a
         fixed constraint to a block touching the tool when closed."""
         self.gripper_command = min(max(float(closure), 0.0), 1.0)  # = np.clip, for one float
-        if self.gripper_kind == "fingers":
-            for j in self.finger_joints:
-                target = j.upper - self.gripper_command * (j.upper - j.lower)
-                self.client.setJointMotorControl2(
-                    self.body, j.index, p.POSITION_CONTROL, targetPosition=target,
-                    force=max(j.max_force, 40.0),
-                )
-            return
-        if self.gripper_command >= 0.5 and self._suction_constraint is None:
-            block = self._block_at_tool(blocks)
-            if block is not None:
-                self._attach(block)
-        elif self.gripper_command < 0.5 and self._suction_constraint is not None:
-            self.client.removeConstraint(self._suction_constraint)
-            self._suction_constraint = None
-
-    def _block_at_tool(self, blocks: list[int]) -> int | None:
-        tool = self.tool_pose()
-        for block in blocks:
-            points = self.client.getClosestPoints(self.body, block, 0.01, self.ee_index)
-            if not points and self._parent.get(self.ee_index, -1) >= -1:
-                points = self.client.getClosestPoints(
-                    self.body, block, 0.01, self._parent.get(self.ee_index, -1)
-                )
-            if points:
-                return block
-            pos, _ = self.client.getBasePositionAndOrientation(block)
-            if np.linalg.norm(np.asarray(pos) - tool[:3]) < 0.04:
-                return block
-        return None
-
-    def _attach(self, block: int) -> None:
-        c = self.client
-        ee_pos, ee_orn = self.ee_frame()
-        b_pos, b_orn = c.getBasePositionAndOrientation(block)
-        inv_pos, inv_orn = c.invertTransform(ee_pos, ee_orn)
-        rel_pos, rel_orn = c.multiplyTransforms(inv_pos, inv_orn, b_pos, b_orn)
-        cid = c.createConstraint(
-            self.body, self.ee_index, block, -1, p.JOINT_FIXED, [0, 0, 0],
-            parentFramePosition=rel_pos, childFramePosition=[0, 0, 0],
-            parentFrameOrientation=rel_orn,
-        )
-        c.changeConstraint(cid, maxForce=200.0)
-        self._suction_constraint = cid
+        self.gripper.command(self.gripper_command, blocks)
 
     def grasped_block(self, blocks: list[int]) -> int | None:
         """The block the gripper holds now, or None."""
-        if self.gripper_kind == "suction":
-            if self._suction_constraint is None:
-                return None
-            return self.client.getConstraintInfo(self._suction_constraint)[2]
-        if self.gripper_command < 0.5:
-            return None
-        touching: dict[int, int] = {}
-        for j in self.finger_joints:
-            for block in blocks:
-                if self.client.getContactPoints(self.body, block, j.index):
-                    touching[block] = touching.get(block, 0) + 1
-        for block, count in touching.items():
-            if count >= min(2, len(self.finger_joints)):
-                return block
-        return None
+        return self.gripper.grasped_block(blocks)
 
     def describe(self) -> dict:
         """Plain-data summary: joints, limits, end effector, gripper."""

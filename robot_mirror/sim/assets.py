@@ -22,7 +22,6 @@ from robot_mirror.errors import URDFError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SIM_ASSETS = PROJECT_ROOT / "sim_assets"
-PROJECT_URDF_DIR = PROJECT_ROOT / "urdf"
 PYBULLET_DATA = Path(pybullet_data.getDataPath())
 
 _PREPARED_DIR: Path | None = None

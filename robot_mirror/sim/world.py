@@ -86,9 +86,6 @@ class World:
         rows = [(*pos, *orn) for pos, orn in map(get, self.blocks)]  # one array build, not 2 per block
         return np.array(rows, dtype=float).reshape(len(self.blocks), 7)
 
-    def block_speeds(self) -> np.ndarray:
-        return np.array([np.linalg.norm(self.client.getBaseVelocity(b)[0]) for b in self.blocks])
-
     def step(self, n: int = 1) -> None:
         for _ in range(n):
             self.client.stepSimulation()

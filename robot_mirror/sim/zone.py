@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 
 @dataclass(frozen=True)
 class SharedZone:
@@ -23,8 +21,3 @@ class SharedZone:
         nx = min(max(cx, lo[0]), hi[0])
         ny = min(max(cy, lo[1]), hi[1])
         return (nx - cx) ** 2 + (ny - cy) ** 2 < self.radius ** 2
-
-    def distance_xy(self, point: np.ndarray) -> float:
-        """Horizontal distance from the zone's edge (negative inside)."""
-        d = float(np.hypot(point[0] - self.center_xy[0], point[1] - self.center_xy[1]))
-        return d - self.radius

@@ -80,16 +80,3 @@ class Task(ABC):
     def reach_poses(self) -> dict[str, list[tuple[str, np.ndarray]]]:
         """Named tool poses each robot must reach (checked before running)."""
         return {}
-
-
-def make_task(config: Any, robots: list[RobotSpec]) -> Task:
-    from robot_mirror.sim.tasks.tower import TowerTask
-
-    kinds: dict[str, type[Task]] = {"tower": TowerTask}
-    try:
-        from robot_mirror.sim.tasks.imitation import ImitationTask
-
-        kinds["imitation"] = ImitationTask
-    except ImportError:
-        pass
-    return kinds[config.kind](config, robots)

@@ -51,8 +51,6 @@ SUPPLY_JITTER = 0.01      # m, random offset of the supply spot each round
 SUPPLY_YAW_JITTER_DEG = 10.0
 SCORE_DELAY = 0.5         # s after the follower lets go before the round is scored
 
-PHASES = ("lead", "follow", "score", "reset", "done")
-
 
 class ImitationTask(Task):
     kind = "imitation"

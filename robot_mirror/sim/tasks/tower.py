@@ -113,13 +113,6 @@ class TowerTask(Task):
         placed = {b for b in self.levels if b is not None}
         return any(o == robot and i not in placed for i, o in enumerate(self.owner))
 
-    def next_block(self, robot: str) -> int | None:
-        placed = {b for b in self.levels if b is not None}
-        for i, o in enumerate(self.owner):
-            if o == robot and i not in placed:
-                return i
-        return None
-
     def observation(self, robot: str) -> dict[str, Any]:
         placed = np.zeros(len(self.owner), dtype=bool)
         for b in self.levels:
