@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 
 from robot_mirror.common.commands import ArmCommand
+from robot_mirror.common.observation import OBSERVATION, ObsField
 
-OBS_ARRAYS = {"q": None, "dq": None, "ee_pose": 7, "partner_q": None, "partner_ee_pose": 7}
-OBS_SCALARS = ("t", "gripper", "holding", "in_zone", "partner_in_zone", "holder", "my_turn")
+_SCALAR_TYPES = {"f": (float, int, np.floating, np.integer), "b": (bool, np.bool_),
+                 "i": (int, np.integer), "s": (str,)}
 
 
 class EnvContractError(AssertionError):
@@ -23,23 +24,32 @@ def _check(cond: bool, message: str) -> None:
         raise EnvContractError(message)
 
 
+def _check_field(o: dict[str, Any], where: str, spec: ObsField, dims: dict[str, int]) -> None:
+    _check(spec.name in o, f"{where} lacks {spec.name!r}")
+    value = o[spec.name]
+    if spec.shape is None:
+        _check(isinstance(value, _SCALAR_TYPES[spec.dtype]),
+               f"{where}[{spec.name!r}] = {value!r}: want a scalar of kind {spec.dtype!r}")
+        return
+    arr = np.asarray(value)
+    _check(arr.ndim == len(spec.shape), f"{where}[{spec.name!r}] has shape {arr.shape}, want {spec.shape}")
+    for size, want in zip(arr.shape, spec.shape):
+        want = dims.setdefault(want, size) if isinstance(want, str) else want
+        _check(size == want, f"{where}[{spec.name!r}] has shape {arr.shape}, want {spec.shape} ({dims})")
+    if spec.dtype == "f":
+        _check(bool(np.all(np.isfinite(arr))), f"{where}[{spec.name!r}] must be finite")
+
+
 def check_observation(obs: dict[str, Any], robots: list[str]) -> None:
+    """Every robot's observation holds every declared field (OBSERVATION),
+    with its declared shape and kind, and agrees with itself on the turn."""
     _check(isinstance(obs, dict) and set(obs) == set(robots), f"obs keys {list(obs)} != robots {robots}")
     for name in robots:
-        o = obs[name]
-        for key, size in OBS_ARRAYS.items():
-            _check(key in o, f"obs[{name!r}] lacks {key!r}")
-            arr = np.asarray(o[key])
-            _check(arr.ndim == 1 and np.all(np.isfinite(arr)), f"obs[{name!r}][{key!r}] must be finite 1-D")
-            if size is not None:
-                _check(arr.shape == (size,), f"obs[{name!r}][{key!r}] has shape {arr.shape}, want ({size},)")
-        _check(np.asarray(o["q"]).shape == np.asarray(o["dq"]).shape, f"obs[{name!r}]: q and dq differ in shape")
-        for key in OBS_SCALARS:
-            _check(key in o, f"obs[{name!r}] lacks {key!r}")
-        _check(o["holder"] in ("", *robots), f"obs[{name!r}]['holder'] = {o['holder']!r}")
-        _check(o["my_turn"] == (o["holder"] == name), f"obs[{name!r}]: my_turn disagrees with holder")
-        blocks = np.asarray(o["blocks"])
-        _check(blocks.ndim == 2 and blocks.shape[1] == 7, f"obs[{name!r}]['blocks'] shape {blocks.shape}")
+        o, where, dims = obs[name], f"obs[{name!r}]", {}
+        for spec in OBSERVATION:
+            _check_field(o, where, spec, dims)
+        _check(o["holder"] in ("", *robots), f"{where}['holder'] = {o['holder']!r}")
+        _check(o["my_turn"] == (o["holder"] == name), f"{where}: my_turn disagrees with holder")
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -86,6 +86,7 @@ def _obs_arrays() -> Dict[str, np.ndarray]:
         "q": rng.uniform(-3, 3, 7),
         "dq": rng.uniform(-1, 1, 7),
         "ee_pose": np.array([0.4, 0.1, 0.3, 0.0, 0.0, 0.0, 1.0]),
+        "keypoints": rng.uniform(-1, 1, (5, 3)),
         "blocks": rng.uniform(-1, 1, (3, 7)),
         "seen_partner_ee_pose": np.array([0.9, 0.0, 0.3, 0.0, 0.0, 1.0, 0.0]),
         "seen_partner_keypoints": rng.uniform(-1, 1, (5, 3)),
@@ -1244,7 +1245,8 @@ def test_registry_matches_the_new_schema() -> None:
 
     assert arrays("state") == {"*/q": ("dof",), "*/dq": ("dof",), "*/ee_pose": (7,), "*/keypoints": (5, 3),
                                "blocks": ("blocks", 7)}
-    assert arrays("obs") == {"q": ("dof",), "dq": ("dof",), "ee_pose": (7,), "blocks": ("blocks", 7),
+    assert arrays("obs") == {"q": ("dof",), "dq": ("dof",), "ee_pose": (7,), "keypoints": (5, 3),
+                             "blocks": ("blocks", 7),
                              "seen_partner_ee_pose": (7,), "seen_partner_keypoints": (5, 3)}
     assert not any(a.allow_nonfinite for k in KINDS.values() for a in k.arrays)
     assert list(KINDS["state"].fields) == ["robots", "holder", "episode", "seed", "arms", "task", "events", "done"]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from robot_mirror.config.scenario import load_scenario
-from robot_mirror.mirror import demos
+from robot_mirror.studies import demos
 from tests.conftest import ROOT, assert_one_line_error, run_cli
 
 META_KEYS = {"format", "scenario", "scenario_file", "task", "control_hz", "robots", "segments", "n_targets",

@@ -24,6 +24,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Tuple, Union
 
+from robot_mirror.common.observation import OBSERVATION
+
 #: Wire schema version. A receiver rejects any message whose ``v`` differs.
 SCHEMA_VERSION = 1
 
@@ -243,16 +245,9 @@ OBS = KindSpec(
                       "holding (block index, -1), in_zone, partner_in_zone, my_turn, "
                       "seen_partner_gripper, task scalars (e.g. tower_count, role)"),
     },
-    arrays=(
-        ArraySpec("q", F64, ("dof",), "own joint positions", "rad"),
-        ArraySpec("dq", F64, ("dof",), "own joint velocities", "rad/s"),
-        ArraySpec("ee_pose", F64, (7,), "own tool pose, world frame", "m, quaternion xyzw"),
-        ArraySpec("blocks", F64, ("blocks", 7), "block poses, world frame", "m, quaternion xyzw"),
-        ArraySpec("seen_partner_ee_pose", F64, (7,), "partner tool pose as seen, observer base frame",
-                  "m, quaternion xyzw"),
-        ArraySpec("seen_partner_keypoints", F64, (5, 3), "partner keypoints as seen, observer base frame",
-                  "m"),
-    ),
+    # The one declaration of the observation (common/observation.py).
+    arrays=tuple(ArraySpec(f.name, F64, f.shape, f.doc, f.unit)
+                 for f in OBSERVATION if f.shape is not None),
 )
 
 CMD = KindSpec(
