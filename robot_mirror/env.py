@@ -114,7 +114,7 @@ class TurnTakingEnv:
         self.t = 0.0
         self.tick = 0
         self.wall_start = time.perf_counter()
-        self._events: list[dict] = []
+        self.episode_events: list[dict] = []  # every event of the episode, reset included
         self.stats = EpisodeStats(self.robot_names)
         self._in_zone = {n: False for n in self.robot_names}
         self._held: dict[str, int | None] = {n: None for n in self.robot_names}
@@ -172,6 +172,7 @@ class TurnTakingEnv:
             kind = {"grant": "turn_start", "release": "turn_end", "reclaim": "turn_end"}[ev.kind]
             self._tick_events.append({"t": ev.t, "type": kind, "robot": ev.robot, "reason": ev.reason or ev.kind})
             self.stats.turn_event(kind, ev.robot, ev.t)
+        self.episode_events.extend(self._tick_events)
 
     def step_result(self):
         """The Gymnasium 5-tuple of the tick just advanced and settled."""
@@ -179,9 +180,7 @@ class TurnTakingEnv:
         truncated = not terminated and self.t >= self.scenario.task.time_limit - 1e-9
         if terminated or truncated:
             self._needs_reset = True
-        events = self._tick_events
-        self._events.extend(events)
-        info = {"events": events, "holder": self.arbiter.holder, "t": self.t}
+        info = {"events": self._tick_events, "holder": self.arbiter.holder, "t": self.t}
         return (self._observations() if self.observe else None), self._reward, terminated, truncated, info
 
     def _sample_min_distance(self) -> None:

@@ -109,7 +109,6 @@ def samples() -> Dict[str, Tuple[str, Dict[str, Any]]]:
     """kind -> (topic, encode kwargs) for one valid message of every kind."""
     return {
         "hello": ("hello", dict(fields={"node": "policy.left", "pid": 4242})),
-        "ready": ("ready", dict(fields={"node": "sim", "to": "policy.left"})),
         "heartbeat": ("heartbeat", dict(robot="left", fields={"node": "policy.left", "state": "running", "drops": 3})),
         "stop": ("stop", dict(fields={"reason": "episode budget reached"})),
         "state": ("state", dict(seq=17, t_sim=1.25, tick=75, fields=_state_fields(), arrays=_state_arrays())),
@@ -143,7 +142,6 @@ def samples() -> Dict[str, Tuple[str, Dict[str, Any]]]:
                 "bus": {"robots": {"left": {"commands": 120}}, "dropped_messages": {"total": 0, "by_reason": {}}},
             },
         })),
-        "error": ("error", dict(fields={"code": "bad_message", "message": "nope"})),
     }
 
 
@@ -815,13 +813,11 @@ MALFORMED: List[Tuple[str, Callable[[], Any], str]] = [
     ("episode last missing", lambda: mutate("episode", _del_field("last")), "field"),
     ("turn reason int", lambda: mutate("turn", _field("reason", 0)), "field"),
     ("reply ok int", lambda: mutate("reply", _field("ok", 1)), "field"),
-    ("ready to missing", lambda: mutate("ready", _del_field("to")), "field"),
+    ("reply message int", lambda: mutate("reply", _field("message", 5)), "field"),
     ("heartbeat state list", lambda: mutate("heartbeat", _field("state", ["running"])), "field"),
     ("heartbeat drops float", lambda: mutate("heartbeat", _field("drops", 3.0)), "field"),
     ("heartbeat drops missing", lambda: mutate("heartbeat", _del_field("drops")), "field"),
     ("stop reason nil", lambda: mutate("stop", _field("reason", None)), "field"),
-    ("error code int", lambda: mutate("error", _field("code", 400)), "field"),
-    ("error message missing", lambda: mutate("error", _del_field("message")), "field"),
     ("mode unknown", lambda: mutate("cmd", _field("mode", "cartesian")), "field_value"),
     ("gripper > 1", lambda: mutate("cmd", _field("gripper", 1.5)), "field_value"),
     ("gripper < 0", lambda: mutate("cmd", _field("gripper", -0.1)), "field_value"),
@@ -848,7 +844,6 @@ MALFORMED: List[Tuple[str, Callable[[], Any], str]] = [
     ("robots empty", lambda: mutate("state", _field("robots", [])), "field_value"),
     ("robots item bad name", lambda: mutate("state", _field("robots", ["left", "ri.ght"])), "field_value"),
     ("hello node empty", lambda: mutate("hello", _field("node", "")), "field_value"),
-    ("ready node empty", lambda: mutate("ready", _field("node", "")), "field_value"),
     ("heartbeat node too long", lambda: mutate("heartbeat", _field("node", "n" * 65)), "field_value"),
     ("heartbeat drops negative", lambda: mutate("heartbeat", _field("drops", -1)), "field_value"),
     ("ack below -1", lambda: mutate("reply", _field("ack", -2)), "field_value"),

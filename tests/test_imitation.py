@@ -9,7 +9,7 @@ import pytest
 from robot_mirror.env import TurnTakingEnv
 from robot_mirror.env_checker import check_env
 from robot_mirror.config.scenario import load_scenario
-from robot_mirror.policies import make_policy
+from robot_mirror.policies import make_policy, rollout
 from robot_mirror.policies.imitation_expert import ImitationExpert, ObservedSlot, OracleSlot, RandomSlot
 from robot_mirror.sim.tasks.imitation import ImitationTask
 from tests.conftest import ROOT
@@ -18,21 +18,14 @@ SCENARIO = ROOT / "launch/imitation.yaml"
 
 
 def play(env: TurnTakingEnv, seed: int, *, oracle: bool = True, check=None) -> tuple[dict, list[dict]]:
+    """One episode through the one loop; ``check(env, obs)`` sees every
+    observation together with the env state it came from."""
     sc = env.scenario
     policies = {s.name: make_policy(sc.robot(s.name).policy, s, sc, env.twin(s.name),
                                     oracle=env.task.true_slot if oracle else None) for s in env.specs}
-    obs, info = env.reset(seed=seed)
-    for p in policies.values():
-        p.reset()
-    events = list(info["events"])
-    done = False
-    while not done:
-        if check is not None:
-            check(env, obs)
-        obs, _, terminated, truncated, info = env.step({n: p.act(obs[n]) for n, p in policies.items()})
-        events += info["events"]
-        done = terminated or truncated
-    return env.episode_summary(), events
+    on_tick = None if check is None else (lambda tick: check(env, tick.next_obs))
+    summary = rollout(env, policies, seed, on_tick)
+    return summary, list(env.episode_events)
 
 
 @pytest.fixture(scope="module")
@@ -142,19 +135,15 @@ def test_tower_expert_labels_levels() -> None:
     try:
         sc = env.scenario
         policies = {s.name: make_policy("expert", s, sc, env.twin(s.name)) for s in env.specs}
-        obs, _ = env.reset(seed=0)
-        for p in policies.values():
-            p.reset()
         targets = {n: set() for n in policies}
-        done = False
-        while not done:
-            actions = {n: p.act(obs[n]) for n, p in policies.items()}
+
+        def on_tick(tick) -> None:
             for n, p in policies.items():
                 segment, target, block = p.labels()
                 if segment != "wait":
                     targets[n].add((target, block))
-            obs, _, te, tr, _ = env.step(actions)
-            done = te or tr
+
+        rollout(env, policies, 0, on_tick)
     finally:
         env.close()
     assert targets == {"left": {(0, 0)}, "right": {(1, 1)}}

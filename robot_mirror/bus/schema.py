@@ -155,18 +155,6 @@ HELLO = KindSpec(
     },
 )
 
-READY = KindSpec(
-    name="ready",
-    doc="Answer to `hello`: the receiver has seen the node and will talk to it.",
-    sender="supervisor or sim -> the node that said hello",
-    topic="ready",
-    robot_required=False,
-    fields={
-        "node": _f(str, "name of the node that answers", pattern=r".{1,64}"),
-        "to": _f(str, "`node` of the hello being answered (\"\" = everybody)"),
-    },
-)
-
 HEARTBEAT = KindSpec(
     name="heartbeat",
     doc="Periodic liveness signal.",
@@ -349,21 +337,9 @@ EPISODE = KindSpec(
     },
 )
 
-ERROR = KindSpec(
-    name="error",
-    doc="Tells a peer that something it sent (or asked for) failed.",
-    sender="any -> peer",
-    topic="error",
-    robot_required=False,
-    fields={
-        "code": _f(str, "short machine-readable code (decode reasons, reply codes, ...)"),
-        "message": _f(str, "human-readable detail, one line"),
-    },
-)
-
 #: All message kinds by name.
 KINDS: Mapping[str, KindSpec] = {
-    k.name: k for k in (HELLO, READY, HEARTBEAT, STOP, STATE, OBS, CMD, REPLY, TURN, TURN_QUERY, EPISODE, ERROR)
+    k.name: k for k in (HELLO, HEARTBEAT, STOP, STATE, OBS, CMD, REPLY, TURN, TURN_QUERY, EPISODE)
 }
 
 

@@ -10,7 +10,7 @@ cmd         sim       ROUTER            ``cmd`` in, ``reply`` out (DEALER peers)
 obs         perception PUB              ``obs.<robot>``
 turn        turn      PUB               ``turn`` decisions
 turn_rpc    turn      ROUTER            ``turn_query`` in, ``turn`` out (sim's DEALER)
-control     supervisor ROUTER           ``hello``/``heartbeat``/``episode`` in, ``ready``/``heartbeat``/``stop`` out
+control     supervisor ROUTER           ``hello``/``heartbeat``/``episode`` in, ``heartbeat``/``stop`` out
 ==========  =======  ================  ===========================================
 """
 

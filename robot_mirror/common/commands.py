@@ -7,9 +7,6 @@ from typing import Any, Mapping
 
 import numpy as np
 
-TURN_INTENTS = ("", "request", "release")
-
-
 @dataclass
 class ArmCommand:
     """Joint-space target (``q_target``) or tool-pose target (``ee_pose``, 7:

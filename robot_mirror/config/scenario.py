@@ -17,7 +17,7 @@ import yaml
 
 from robot_mirror.errors import ConfigError
 from robot_mirror.geometry import Frame
-from robot_mirror.config.schema import _fail, describe_path, field, from_dict
+from robot_mirror.config.schema import field_error, describe_path, field, from_dict
 
 TASK_KINDS = ("tower", "imitation")
 
@@ -161,33 +161,33 @@ class Scenario:
 
 def _validate(raw: dict, source: str) -> Scenario:
     if not isinstance(raw, dict):
-        raise _fail(source, "(top level)", raw, "must be a mapping with name, robots, task")
+        raise field_error(source, "(top level)", raw, "must be a mapping with name, robots, task")
     task_raw = raw.get("task")
     if task_raw is None:
         raise ConfigError(f"{source}: task is missing (required)")
     if not isinstance(task_raw, dict):
-        raise _fail(source, "task", task_raw, "must be a mapping with a kind")
+        raise field_error(source, "task", task_raw, "must be a mapping with a kind")
     kind = task_raw.get("kind", "tower")
     if kind not in TASK_CONFIGS:
-        raise _fail(source, "task.kind", kind, "unknown task; allowed: " + ", ".join(TASK_KINDS))
+        raise field_error(source, "task.kind", kind, "unknown task; allowed: " + ", ".join(TASK_KINDS))
     raw = dict(raw)
     robots_raw = raw.get("robots")
     scenario = from_dict(Scenario, {**raw, "task": {}, "source": source}, source)
     scenario.task = from_dict(TASK_CONFIGS[kind], task_raw, source, "task")
     if robots_raw is not None and len(scenario.robots) != 2:
-        raise _fail(source, "robots", [r.name for r in scenario.robots], "must list exactly two robots")
+        raise field_error(source, "robots", [r.name for r in scenario.robots], "must list exactly two robots")
     names = scenario.robot_names
     if len(set(names)) != len(names):
-        raise _fail(source, "robots", names, "robot names must be unique")
+        raise field_error(source, "robots", names, "robot names must be unique")
     if scenario.physics_hz % scenario.control_hz:
-        raise _fail(source, "control_hz", scenario.control_hz,
+        raise field_error(source, "control_hz", scenario.control_hz,
                     f"must divide physics_hz ({scenario.physics_hz})")
     first = scenario.task.first
     if first is not None and first not in names:
-        raise _fail(source, "task.first", first, "must be one of the robots: " + ", ".join(names))
+        raise field_error(source, "task.first", first, "must be one of the robots: " + ", ".join(names))
     for i, r in enumerate(scenario.robots):
         if r.home_q is not None and not all(math.isfinite(v) for v in r.home_q):
-            raise _fail(source, f"robots.{r.name}.home_q", r.home_q, "must be finite numbers")
+            raise field_error(source, f"robots.{r.name}.home_q", r.home_q, "must be finite numbers")
     return scenario
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from robot_mirror.errors import ConfigError
 
 
-def _fail(source: str, where: str, value: Any, allowed: str) -> ConfigError:
+def field_error(source: str, where: str, value: Any, allowed: str) -> ConfigError:
     shown = repr(value)
     if len(shown) > 60:
         shown = shown[:57] + "..."
@@ -37,28 +37,28 @@ def _convert(tp: Any, value: Any, source: str, where: str, meta: dict) -> Any:
         return from_dict(tp, value, source, where)
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
-            raise _fail(source, where, value, "must be a list")
+            raise field_error(source, where, value, "must be a list")
         item_tp = args[0] if args else Any
         n = meta.get("length")
         if n is not None and len(value) != n:
-            raise _fail(source, where, value, f"must be a list of {n} numbers")
+            raise field_error(source, where, value, f"must be a list of {n} numbers")
         items = [_convert(item_tp, v, source, f"{where}[{i}]", {}) for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
     if tp is bool:
         if not isinstance(value, bool):
-            raise _fail(source, where, value, "must be true or false")
+            raise field_error(source, where, value, "must be true or false")
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise _fail(source, where, value, "must be an integer" + _range_text(meta))
+            raise field_error(source, where, value, "must be an integer" + _range_text(meta))
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise _fail(source, where, value, "must be a number" + _range_text(meta))
+            raise field_error(source, where, value, "must be a number" + _range_text(meta))
         return float(value)
     if tp is str:
         if not isinstance(value, str):
-            raise _fail(source, where, value, "must be a string")
+            raise field_error(source, where, value, "must be a string")
         return value
     if tp is Any:
         return value
@@ -80,22 +80,22 @@ def _check_constraints(value: Any, source: str, where: str, meta: dict) -> None:
         items = value if isinstance(value, (list, tuple)) else [value]
         for v in items:
             if not (lo <= v <= hi):
-                raise _fail(source, where, value, f"must be in {lo}..{hi}")
+                raise field_error(source, where, value, f"must be in {lo}..{hi}")
     if "choices" in meta and value not in meta["choices"]:
-        raise _fail(source, where, value, "must be one of " + ", ".join(map(str, meta["choices"])))
+        raise field_error(source, where, value, "must be one of " + ", ".join(map(str, meta["choices"])))
 
 
 def from_dict(cls: type, data: Any, source: str, prefix: str = "") -> Any:
     """Build dataclass ``cls`` from a mapping, rejecting unknown and bad fields."""
     where = prefix or "(top level)"
     if not isinstance(data, dict):
-        raise _fail(source, where, data, "must be a mapping of fields")
+        raise field_error(source, where, data, "must be a mapping of fields")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - set(fields))
     if unknown:
         key = unknown[0]
-        raise _fail(source, _join(prefix, str(key)), data[key],
+        raise field_error(source, _join(prefix, str(key)), data[key],
                     "unknown field; allowed: " + ", ".join(sorted(fields)))
     kwargs = {}
     for name, f in fields.items():

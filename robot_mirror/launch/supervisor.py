@@ -223,8 +223,6 @@ class Supervisor:
                 child.drops = msg.fields["drops"]
             elif msg.kind == "episode":
                 self._episode(msg)
-            elif msg.kind == "error":
-                raise RobotMirrorError(msg.fields["message"])
 
     def _episode(self, msg) -> None:
         episode = msg.fields["summary"]

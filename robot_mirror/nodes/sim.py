@@ -52,7 +52,7 @@ class RobotLink:
     absent: bool = False
     pending_turn: str = ""
     counters: dict = field(default_factory=lambda: {
-        "commands": 0, "refused_zone": 0, "clamped": 0, "busy": 0, "deadline_misses": 0,
+        "commands": 0, "refused_zone": 0, "busy": 0, "deadline_misses": 0,
         "watchdog_trips": 0})
 
 
@@ -232,8 +232,7 @@ class SimNode(Node):
         if cmd.q_target is not None:
             arm = self.env.arms[robot]
             clamped, _ = arm.clamp(cmd.q_target)
-            n_clamped = int(np.sum(clamped != cmd.q_target))
-            link.counters["clamped"] += int(n_clamped > 0)
+            n_clamped = int(np.sum(clamped != cmd.q_target))  # for the reply; the arm counts clamped commands
         code, ok, text = ("clamped", True, f"{n_clamped} joint target(s) clamped") if n_clamped else ("ok", True, "")
         if self.guard.refuses(robot, cmd):
             link.counters["refused_zone"] += 1
