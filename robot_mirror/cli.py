@@ -186,7 +186,7 @@ def _add_train(sub) -> None:
 
 
 def cmd_train(args) -> int:
-    from robot_mirror.mirror.train import cmd_train as run
+    from robot_mirror.studies.training import cmd_train as run
 
     return run(args)
 

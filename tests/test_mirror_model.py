@@ -8,10 +8,12 @@ import torch
 
 from robot_mirror.errors import RobotMirrorError
 from robot_mirror.mirror.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, read_checkpoint, save_checkpoint
-from robot_mirror.mirror.dataset import SEGMENTS, compute_stats, full_batch, load_demos, write_synthetic_demos
-from robot_mirror.studies.metrics import (cross_condition_probe, early_recognition, evaluate_model, mirror_index,
-                                         motor_error, turn_end_anticipation)
+from robot_mirror.mirror.dataset import SEGMENTS, compute_stats, full_batch, load_demos
 from robot_mirror.mirror.model import MirrorConfig, MirrorNet, info_nce
+from robot_mirror.mirror.synthetic import write_synthetic_demos
+from robot_mirror.studies.head_scores import early_recognition, motor_error, turn_end_anticipation
+from robot_mirror.studies.metrics import evaluate_model
+from robot_mirror.studies.probes import cross_condition_probe, mirror_index
 
 torch.set_num_threads(1)
 TYPE = "synthetic/arm.urdf"

@@ -10,10 +10,12 @@ import torch
 
 from robot_mirror.errors import RobotMirrorError
 from robot_mirror.mirror.checkpoint import load_checkpoint
-from robot_mirror.mirror.dataset import (DEMOS_FORMAT, WindowSampler, compute_stats, load_demos, robot_type_of,
-                                         write_synthetic_demos)
+from robot_mirror.mirror.dataset import DEMOS_FORMAT, WindowSampler, compute_stats, load_demos
+from robot_mirror.mirror.features import robot_type_of
 from robot_mirror.mirror.model import MirrorNet
+from robot_mirror.mirror.synthetic import write_synthetic_demos
 from robot_mirror.mirror.train import TrainOptions, make_config, seed_everything, train, train_model
+from robot_mirror.studies.training import held_out_evaluation
 from tests.conftest import assert_one_line_error, run_cli
 
 torch.set_num_threads(1)
@@ -81,7 +83,7 @@ def test_a_tiny_training_run_lowers_the_loss(tiny):
 
 def test_training_is_seeded(tiny):
     d = load_demos(tiny)
-    opts = dict(epochs=2, window=32, lanes=4, hidden=16, progress=False, evaluate=False)
+    opts = dict(epochs=2, window=32, lanes=4, hidden=16, progress=False)
     a = train(tiny, None, TrainOptions(seed=5, **opts), demos=d)
     b = train(tiny, None, TrainOptions(seed=5, **opts), demos=d)
     for (k, va), vb in zip(a.model.state_dict().items(), b.model.state_dict().values()):
@@ -91,8 +93,8 @@ def test_training_is_seeded(tiny):
 def test_two_robot_types_train_together(tmp_path):
     path = write_synthetic_demos(tmp_path / "mixed", episodes=2, turns=2, dofs=(3, 5),
                                  urdfs=("a/one.urdf", "b/two.urdf"))
-    result = train(path, tmp_path / "m.pt", TrainOptions(epochs=2, window=32, lanes=4, hidden=16,
-                                                          progress=False, controls=False))
+    result = train(path, tmp_path / "m.pt", TrainOptions(epochs=2, window=32, lanes=4, hidden=16, progress=False),
+                   evaluate=held_out_evaluation(controls=False))
     ck = load_checkpoint(result.checkpoint, robot_type="b/two.urdf")
     assert ck.robot_types == ["a/one.urdf", "b/two.urdf"] and ck.model.config.dofs == [3, 5]
     with pytest.raises(RobotMirrorError, match="a/one.urdf, b/two.urdf.*franka_panda/panda.urdf"):

@@ -1,4 +1,4 @@
-"""Demonstrations for the mirror network: loading, checking, windows, statistics.
+"""Demonstrations for the mirror network: loading, checking, statistics, windows.
 
 A demonstration folder (written by ``robot-mirror demos``, format
 ``robot_mirror.demos/1``) holds ``meta.json`` and one ``episode_NNNN.npz`` per
@@ -7,24 +7,24 @@ Every episode gives two :class:`Stream` s, one per robot: that robot's own
 movement (the self stream) and its partner as it saw it (the observed stream),
 labelled with its own and its partner's (segment, target) at each tick.
 
-:func:`write_synthetic_demos` writes a small folder in exactly this format
-(tests, benchmarks, trying the trainer without a simulator).
+The per-tick input features are in :mod:`robot_mirror.mirror.features`; a
+small synthetic folder in this format comes from
+:func:`robot_mirror.mirror.synthetic.write_synthetic_demos`.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import json
 import math
 import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
-from typing import Iterator, Optional
+from pathlib import Path
 
 import numpy as np
 
 from robot_mirror.errors import RobotMirrorError
+from robot_mirror.mirror.features import other_features, robot_type_of, self_features
 
 DEMOS_FORMAT = "robot_mirror.demos/1"
 SEGMENTS = ["wait", "reach", "grasp", "carry", "place", "retreat"]
@@ -32,31 +32,6 @@ META_KEYS = ("format", "control_hz", "robots", "segments", "n_targets", "episode
 OTHER_STD_FLOOR = 0.02  # m (and quaternion units): smallest scale of an observed feature
 ROBOT_KEYS = ("q", "dq", "gripper", "seen_partner_keypoints", "seen_partner_ee_pose", "seen_partner_gripper",
               "partner_observed", "segment", "target", "my_turn", "partner_turn_end_in")
-
-
-def robot_type_of(urdf: str) -> str:
-    """The key of a robot type: the URDF's last two path parts, e.g.
-    ``franka_panda/panda.urdf`` (a pybullet_data name stays as it is; a local
-    path ``/x/y/pkg_arm/arm.urdf`` becomes ``pkg_arm/arm.urdf``)."""
-    parts = PurePosixPath(str(urdf).replace("\\", "/")).parts
-    parts = [p for p in parts if p not in ("/", "")]
-    return "/".join(parts[-2:]) if parts else str(urdf)
-
-
-def self_features(q: np.ndarray, dq: np.ndarray, gripper: np.ndarray) -> np.ndarray:
-    """Own-stream input: q, dq, gripper -> (..., 2*dof+1) float32."""
-    g = np.asarray(gripper, np.float32)[..., None]
-    return np.concatenate([np.asarray(q, np.float32), np.asarray(dq, np.float32), g], axis=-1)
-
-
-def other_features(keypoints: np.ndarray, ee_pose: np.ndarray, gripper: np.ndarray,
-                   observed: np.ndarray) -> np.ndarray:
-    """Observed-stream input: seen keypoints (…,5,3), seen ee pose (…,7), seen
-    gripper, observed flag -> (..., 24) float32 (NaN kept; the model zeroes it)."""
-    kp = np.asarray(keypoints, np.float32)
-    kp = kp.reshape(*kp.shape[:-2], kp.shape[-2] * kp.shape[-1])
-    return np.concatenate([kp, np.asarray(ee_pose, np.float32), np.asarray(gripper, np.float32)[..., None],
-                           np.asarray(observed, np.float32)[..., None]], axis=-1)
 
 
 def episodes_sha256(directory: Path, files: list[str]) -> str:
@@ -375,159 +350,3 @@ class WindowSampler:
 def full_batch(s: Stream, horizon: int) -> dict:
     """A whole stream as a batch of one (evaluation)."""
     return stack_windows([_window_arrays(s, 0, s.ticks, horizon)], s.ticks)
-
-
-def iter_streams(streams: list[Stream], robot_type: Optional[str] = None) -> Iterator[Stream]:
-    return (s for s in streams if robot_type is None or s.robot_type == robot_type)
-
-
-# ---- synthetic demonstrations ----------------------------------------------------------------
-
-def _quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    ax, ay, az, aw = np.moveaxis(a, -1, 0)
-    bx, by, bz, bw = np.moveaxis(b, -1, 0)
-    return np.stack([aw * bx + ax * bw + ay * bz - az * by, aw * by - ax * bz + ay * bw + az * bx,
-                     aw * bz + ax * by - ay * bx + az * bw, aw * bw - ax * bx - ay * by - az * bz], -1)
-
-
-def _yaw_quat(yaw: float) -> np.ndarray:
-    return np.array([0.0, 0.0, math.sin(yaw / 2), math.cos(yaw / 2)])
-
-
-def _toy_fk(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A smooth made-up arm: (T, dof) -> keypoints (T, 5, 3), tool quaternion (T, 4), own base frame."""
-    T, d = q.shape
-    yaw = q[:, 0]
-    pitch = np.cumsum(np.stack([q[:, i % d] if i < d else np.zeros(T) for i in range(1, 5)], 1), 1)
-    lengths = np.array([0.3, 0.3, 0.2, 0.1])
-    kp = np.zeros((T, 5, 3))
-    kp[:, 0, 2] = 0.3
-    for i in range(4):
-        step = np.stack([np.cos(pitch[:, i]) * np.cos(yaw), np.cos(pitch[:, i]) * np.sin(yaw),
-                         np.sin(pitch[:, i])], -1) * lengths[i]
-        kp[:, i + 1] = kp[:, i] + step
-    quat = np.stack([np.zeros(T), np.sin(pitch[:, -1] / 2), np.zeros(T), np.cos(pitch[:, -1] / 2)], -1)
-    quat = _quat_mul(np.stack([np.zeros(T), np.zeros(T), np.sin(yaw / 2), np.cos(yaw / 2)], -1), quat)
-    return kp, quat
-
-
-def write_synthetic_demos(out: str | Path, *, episodes: int = 4, turns: int = 4, dof: int = 4,
-                          n_targets: int = 3, control_hz: int = 20, seed: int = 0,
-                          urdfs: tuple[str, str] = ("synthetic/arm.urdf", "synthetic/arm.urdf"),
-                          dofs: Optional[tuple[int, int]] = None, noise: float = 0.005,
-                          drop_rate: float = 0.05, seg_ticks: tuple[int, int] = (5, 9)) -> Path:
-    """Write a tiny ``robot_mirror.demos/1`` folder of two toy arms taking turns.
-
-    Turn *i* is taken by robot (first + i) % 2 and aims at target i % n_targets;
-    the acting arm goes through reach, grasp, carry, place, retreat, each a
-    smooth move towards a waypoint fixed per (segment, target), while the other
-    waits at home and sees it (in its own base frame, with noise and drops).
-    The waypoints are the same for both arms, so executed and observed actions
-    with the same label look alike in task space: a network can mirror them.
-    """
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    dofs = tuple(dofs) if dofs is not None else (dof, dof)
-    segs = SEGMENTS
-    wp_rng = np.random.default_rng(1234)
-    max_dof = max(dofs)
-    waypoints = wp_rng.uniform(-1.0, 1.0, (len(segs), n_targets, max_dof)) * 0.8
-    bases = [(np.array([-0.6, 0.0, 0.0]), 0.0), (np.array([0.6, 0.0, 0.0]), math.pi)]
-    files, ep_meta = [], []
-    for e in range(episodes):
-        rng = np.random.default_rng(seed * 1000 + e)
-        first = int(rng.integers(0, 2))
-        plan = []  # (actor, target, [(segment, ticks)]), gaps as actor -1
-        for i in range(turns):
-            plan.append((-1, -1, [(0, int(rng.integers(2, 5)))]))
-            plan.append(((first + i) % 2, i % n_targets,
-                         [(k, int(rng.integers(*seg_ticks))) for k in range(1, len(segs))]))
-        plan.append((-1, -1, [(0, 3)]))
-        T = sum(n for _, _, ss in plan for _, n in ss)
-        q = [np.zeros((T, d)) for d in dofs]
-        grip = [np.zeros(T) for _ in dofs]
-        seg = [np.zeros(T, np.int8) for _ in dofs]
-        tgt = [np.full(T, -1, np.int8) for _ in dofs]
-        block = [np.full(T, -1, np.int8) for _ in dofs]
-        turn = [np.zeros(T, bool) for _ in dofs]
-        turn_end_tick = np.full(T, -1)
-        t0 = 0
-        for ti, (actor, target, ss) in enumerate(plan):
-            start = t0
-            n_turn = sum(n for _, n in ss)
-            if actor >= 0:
-                turn_end_tick[start:start + n_turn] = start + n_turn
-            prev = np.zeros(max_dof)
-            for k, n in ss:
-                for r in (0, 1):
-                    if r == actor:
-                        goal = waypoints[k, target] if k != len(segs) - 1 else np.zeros(max_dof)
-                        s = np.linspace(0, 1, n + 1)[1:]
-                        s = s * s * (3 - 2 * s)
-                        path = prev[None] + (goal - prev)[None] * s[:, None]
-                        q[r][t0:t0 + n] = path[:, :dofs[r]]
-                        seg[r][t0:t0 + n] = k
-                        tgt[r][t0:t0 + n] = target
-                        block[r][t0:t0 + n] = ti // 2
-                        turn[r][t0:t0 + n] = True
-                        grip[r][t0:t0 + n] = {2: np.linspace(0, 1, n), 3: 1.0,  # 0 open, 1 closed
-                                              4: np.linspace(1, 0, n)}.get(k, 0.0)
-                if actor >= 0:
-                    prev = (waypoints[k, target] if k != len(segs) - 1 else np.zeros(max_dof)).copy()
-                t0 += n
-        data: dict[str, np.ndarray] = {"t": (np.arange(T) / control_hz).astype(np.float32)}
-        world_kp, world_quat = [], []
-        for r in (0, 1):
-            q[r] = q[r] + rng.normal(0, 0.002, q[r].shape)
-            kp, quat = _toy_fk(q[r])
-            base, yaw = bases[r]
-            c, s_ = math.cos(yaw), math.sin(yaw)
-            R = np.array([[c, -s_, 0], [s_, c, 0], [0, 0, 1]])
-            world_kp.append(kp @ R.T + base)
-            world_quat.append(_quat_mul(np.broadcast_to(_yaw_quat(yaw), quat.shape), quat))
-            dq = np.gradient(q[r], axis=0) * control_hz
-            p = f"r{r}_"
-            data[p + "q"] = q[r].astype(np.float32)
-            data[p + "dq"] = dq.astype(np.float32)
-            data[p + "gripper"] = grip[r].astype(np.float32)
-            data[p + "ee_pose"] = np.concatenate([world_kp[r][:, -1], world_quat[r]], 1).astype(np.float32)
-            data[p + "own_keypoints"] = kp.astype(np.float32)
-            data[p + "segment"] = seg[r]
-            data[p + "target"] = tgt[r]
-            data[p + "block"] = block[r]
-            data[p + "my_turn"] = turn[r]
-        for r in (0, 1):
-            o = 1 - r
-            base, yaw = bases[r]
-            c, s_ = math.cos(yaw), math.sin(yaw)
-            R = np.array([[c, -s_, 0], [s_, c, 0], [0, 0, 1]])
-            seen_kp = (world_kp[o] - base) @ R + rng.normal(0, noise, world_kp[o].shape)
-            seen_q = _quat_mul(np.broadcast_to(_yaw_quat(-yaw), world_quat[o].shape), world_quat[o])
-            seen_g = grip[o].copy()
-            observed = rng.random(T) >= drop_rate
-            observed[0] = True
-            for t in range(1, T):  # a drop keeps the last view
-                if not observed[t]:
-                    seen_kp[t], seen_q[t], seen_g[t] = seen_kp[t - 1], seen_q[t - 1], seen_g[t - 1]
-            p = f"r{r}_"
-            data[p + "seen_partner_keypoints"] = seen_kp.astype(np.float32)
-            data[p + "seen_partner_ee_pose"] = np.concatenate([seen_kp[:, -1], seen_q], 1).astype(np.float32)
-            data[p + "seen_partner_gripper"] = seen_g.astype(np.float32)
-            data[p + "partner_observed"] = observed
-            end = np.where(turn[o], (turn_end_tick - np.arange(T)) / control_hz, np.nan)
-            data[p + "partner_turn_end_in"] = end.astype(np.float32)
-        name = f"episode_{e:04d}.npz"
-        np.savez_compressed(out / name, **data)
-        files.append(name)
-        ep_meta.append({"file": name, "seed": seed * 1000 + e, "ticks": T, "success": True})
-    meta = {
-        "format": DEMOS_FORMAT, "scenario": "synthetic", "task": "tower", "control_hz": control_hz,
-        "robots": [{"name": n, "urdf": u, "dof": d, "gripper": "fingers"}
-                   for n, u, d in zip(("left", "right"), urdfs, dofs)],
-        "segments": list(segs), "n_targets": n_targets,
-        "perception": {"noise_std": noise, "delay_ticks": 0, "drop_rate": drop_rate},
-        "episodes": ep_meta, "created": _dt.datetime.now().isoformat(timespec="seconds"),
-        "sha256": episodes_sha256(out, files),
-    }
-    (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
-    return out

@@ -30,7 +30,7 @@ import torch
 
 from robot_mirror.errors import ConfigError
 from robot_mirror.mirror.checkpoint import load_checkpoint
-from robot_mirror.mirror.dataset import other_features, robot_type_of, self_features
+from robot_mirror.mirror.features import other_features, robot_type_of, self_features
 from robot_mirror.policies import PolicyContext
 from robot_mirror.policies.builtin import make_expert
 from robot_mirror.sim.assets import PROJECT_ROOT

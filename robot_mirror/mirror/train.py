@@ -6,8 +6,11 @@ its observed stream of the partner). Training is truncated BPTT over
 consecutive windows of each stream with the hidden states carried (detached)
 from one window to the next, so the core learns from the same zero state and
 the same long rollouts it meets online. One epoch = as many steps as it takes
-to cover the training ticks once. After training the held-out metrics
-(:func:`robot_mirror.studies.metrics.evaluate_model`) go into the checkpoint.
+to cover the training ticks once. After training, the ``evaluate`` callable
+given to :func:`train` (if any; ``robot-mirror train`` passes
+:func:`robot_mirror.studies.metrics.evaluate_model`, see
+:mod:`robot_mirror.studies.training`) measures the network on the held-out
+episodes and its metrics go into the checkpoint.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -38,8 +41,6 @@ class TrainOptions:
     hidden: int = 128
     contrastive_weight: float = 0.2
     progress: bool = True
-    evaluate: bool = True
-    controls: bool = True       # untrained / shuffled-partner controls in the metrics
     max_steps: Optional[int] = None
     config_overrides: dict = field(default_factory=dict)
 
@@ -54,6 +55,9 @@ class TrainResult:
     steps: int
 
 
+Evaluate = Callable[[MirrorNet, list[Stream]], dict]  # (trained model, held-out streams) -> metrics
+
+
 def make_config(demos: DemoSet, options: TrainOptions) -> MirrorConfig:
     return MirrorConfig(robot_types=list(demos.robot_types), dofs=[demos.dofs[t] for t in demos.robot_types],
                         segments=list(demos.segments), n_targets=demos.n_targets, hidden=options.hidden,
@@ -64,6 +68,33 @@ def seed_everything(seed: int) -> np.random.Generator:
     torch.manual_seed(seed)
     np.random.seed(seed % (2 ** 32))
     return np.random.default_rng(seed)
+
+
+def step_loss(model: MirrorNet, batches: dict[str, dict], hidden: dict[str, tuple], gen: torch.Generator,
+              ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The weighted training loss of one step's ``batches`` (robot type -> window
+    batch) and its parts; ``hidden`` (robot type -> carried core state) is
+    advanced in place, detached."""
+    c = model.config
+    parts: dict[str, torch.Tensor] = {}
+    pools = []
+    for t, batch in batches.items():
+        keep = (~batch["reset"]).float().unsqueeze(1)
+        h_self, h_obs = hidden[t]
+        out = model(t, batch["own"], batch["seen"], batch["target"], (h_self * keep, h_obs * keep))
+        hidden[t] = (out.state[0].detach(), out.state[1].detach())
+        for k, v in model.losses(t, batch, out).items():
+            parts[k] = parts.get(k, 0.0) + v / len(batches)
+        if c.contrastive_weight > 0:
+            pools.append(sample_contrastive(out, batch, c.n_targets, c.contrastive_samples, gen))
+    loss = (parts["seg_self"] + parts["tgt_self"] + parts["seg_obs"] + parts["tgt_obs"]
+            + c.predict_weight * parts["predict"] + c.turn_weight * parts["turn"]
+            + c.motor_weight * parts["motor"])
+    if c.contrastive_weight > 0:
+        sz, sl, oz, ol = (torch.cat([p[i] for p in pools]) for i in range(4))
+        parts["contrastive"] = info_nce(sz, sl, oz, ol, c.temperature)
+        loss = loss + c.contrastive_weight * parts["contrastive"]
+    return loss, parts
 
 
 def train_model(model: MirrorNet, streams: list[Stream], options: TrainOptions,
@@ -87,25 +118,7 @@ def train_model(model: MirrorNet, streams: list[Stream], options: TrainOptions,
     bar = tqdm(range(total), desc="train", unit="step", disable=not options.progress, leave=False,
                dynamic_ncols=True)
     for step in bar:
-        batches = sampler.next()
-        parts: dict[str, torch.Tensor] = {}
-        pools = []
-        for t, batch in batches.items():
-            keep = (~batch["reset"]).float().unsqueeze(1)
-            h_self, h_obs = hidden[t]
-            out = model(t, batch["own"], batch["seen"], batch["target"], (h_self * keep, h_obs * keep))
-            hidden[t] = (out.state[0].detach(), out.state[1].detach())
-            for k, v in model.losses(t, batch, out).items():
-                parts[k] = parts.get(k, 0.0) + v / len(batches)
-            if c.contrastive_weight > 0:
-                pools.append(sample_contrastive(out, batch, c.n_targets, c.contrastive_samples, gen))
-        loss = (parts["seg_self"] + parts["tgt_self"] + parts["seg_obs"] + parts["tgt_obs"]
-                + c.predict_weight * parts["predict"] + c.turn_weight * parts["turn"]
-                + c.motor_weight * parts["motor"])
-        if c.contrastive_weight > 0:
-            sz, sl, oz, ol = (torch.cat([p[i] for p in pools]) for i in range(4))
-            parts["contrastive"] = info_nce(sz, sl, oz, ol, c.temperature)
-            loss = loss + c.contrastive_weight * parts["contrastive"]
+        loss, parts = step_loss(model, sampler.next(), hidden, gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), options.clip)
@@ -125,10 +138,10 @@ def train_model(model: MirrorNet, streams: list[Stream], options: TrainOptions,
 
 
 def train(data: str | Path, out: Optional[str | Path], options: TrainOptions, *,
-          demos: Optional[DemoSet] = None) -> TrainResult:
-    """Load ``data``, train, evaluate on held-out episodes, save to ``out`` (if given)."""
+          demos: Optional[DemoSet] = None, evaluate: Optional[Evaluate] = None) -> TrainResult:
+    """Load ``data``, train, measure on held-out episodes with ``evaluate`` (if
+    given), save to ``out`` (if given)."""
     from robot_mirror.mirror.checkpoint import save_checkpoint
-    from robot_mirror.studies.metrics import evaluate_model
 
     if options.epochs < 1:
         raise RobotMirrorError(f"--epochs {options.epochs}: must be at least 1")
@@ -149,9 +162,8 @@ def train(data: str | Path, out: Optional[str | Path], options: TrainOptions, *,
     model.eval()
     metrics: dict = {"held_out_episodes": test_eps, "evaluated_on": "held_out" if demos.streams_of(test_eps)
                      else "training (only one episode)"}
-    if options.evaluate:
-        metrics.update(evaluate_model(model, test_streams, segments=demos.segments, n_targets=demos.n_targets,
-                                      controls=options.controls, seed=options.seed))
+    if evaluate is not None:
+        metrics.update(evaluate(model, test_streams))
     metrics["final_loss"] = history[-1] if history else {}
     path = None
     if out is not None:
@@ -163,47 +175,3 @@ def train(data: str | Path, out: Optional[str | Path], options: TrainOptions, *,
             extra={"training": {"epochs": options.epochs, "steps": steps, "window": options.window,
                                 "lanes": options.lanes, "lr": options.lr, "history": history}})
     return TrainResult(model=model, checkpoint=path, history=history, metrics=metrics, seconds=seconds, steps=steps)
-
-
-def format_report(result: TrainResult) -> str:
-    m = result.metrics
-    lines = [f"trained {result.steps} steps in {result.seconds:.0f} s"]
-    if result.checkpoint is not None:
-        lines.append(f"checkpoint: {result.checkpoint} ({result.checkpoint.stat().st_size / 1e6:.2f} MB)")
-    if "heads" in m:
-        h, ps, pt, mi = m["heads"], m["probe_segment"], m["probe_target"], m["mirror_index"]
-        lines += [
-            f"held-out ({m['evaluated_on']}, {m['ticks']} ticks): segment acc self {h['segment_self']:.3f} / "
-            f"observed {h['segment_obs']:.3f}; target acc self {h['target_self']:.3f} / observed {h['target_obs']:.3f}",
-            f"cross-condition probe, segment: self->obs {ps['self_to_obs']:.3f}, obs->self {ps['obs_to_self']:.3f}"
-            f" (chance {ps['chance_obs']:.3f}); target: self->obs {pt['self_to_obs']:.3f}, "
-            f"obs->self {pt['obs_to_self']:.3f} (chance {pt['chance_obs']:.3f})",
-            f"mirror index (CMNI) {mi['cmni']:.4f}, mirror units {mi['mirror_units']:.2f}",
-            f"early recognition at half turn {m['early_recognition_at_half']:.3f}; turn-end MAE "
-            f"{m['turn_end']['mae_s']:.2f} s, lead {m['turn_end']['lead_time_s']:.2f} s; motor MAE "
-            f"{m['motor']['mae_rad']:.4f} rad (hold {m['motor']['hold_baseline_mae_rad']:.4f})",
-        ]
-        if "controls" in m:
-            u, s = m["controls"]["untrained"], m["controls"]["shuffled_partner"]
-            shuffled = (f"shuffled partner probe self->obs {s['probe_segment_self_to_obs']:.3f}, CMNI {s['cmni']:.4f}"
-                        if s else "shuffled partner n/a (one held-out episode)")
-            lines.append(f"controls: untrained probe self->obs {u['probe_segment_self_to_obs']:.3f}, CMNI "
-                         f"{u['cmni']:.4f}; {shuffled}")
-    return "\n".join(lines)
-
-
-def cmd_train(args) -> int:
-    """``robot-mirror train`` (argument parsing lives in robot_mirror.cli)."""
-    # One thread: reproducible results whatever the machine, and small ops (the probes' L-BFGS)
-    # are many times slower with a thread pool on a busy 2-core machine.
-    torch.set_num_threads(1)
-    options = TrainOptions(seed=args.seed, hidden=args.hidden, progress=not args.quiet,
-                           contrastive_weight=0.0 if args.no_contrastive else TrainOptions.contrastive_weight)
-    if args.epochs is not None:
-        options.epochs = args.epochs
-    out = Path(args.out)
-    if out.exists() and out.is_dir():
-        raise RobotMirrorError(f"--out {out}: is a folder; give a checkpoint file path, e.g. {out}/mirror.pt")
-    result = train(args.data, out, options)
-    print(format_report(result))
-    return 0

@@ -14,7 +14,6 @@ import datetime as _dt
 import hashlib
 import io
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import numpy as np
 
 from robot_mirror.errors import RobotMirrorError
 from robot_mirror.files import write_bytes_atomic
+from robot_mirror.policies import Tick, rollout
 
 SCRIPTED = ("expert", "oracle", "random")  # policies whose labels come from a script
 
@@ -63,67 +63,63 @@ def partner_turn_end_in(holder_is_partner: np.ndarray, partner_ends: list[int], 
     return out.astype(np.float32)
 
 
+ROW_KEYS = ("q", "dq", "gripper", "ee_pose", "own_keypoints", "seen_partner_keypoints", "seen_partner_ee_pose",
+            "seen_partner_gripper", "partner_observed", "segment", "target", "block", "my_turn", "holder")
+
+
+def _append_row(rows: dict[str, list], obs: dict[str, Any], policy, frame) -> None:
+    """One tick of one robot: what it observed before acting, and its labels after."""
+    segment, target, block = _labels(policy)
+    for key in ("q", "dq", "gripper", "ee_pose", "seen_partner_keypoints", "seen_partner_ee_pose",
+                "seen_partner_gripper", "partner_observed", "my_turn", "holder"):
+        rows[key].append(obs[key])
+    rows["own_keypoints"].append(frame.points_to_local(obs["keypoints"]))
+    rows["segment"].append(segment)
+    rows["target"].append(target)
+    rows["block"].append(block)
+
+
+def _robot_arrays(rows: dict[str, list], prefix: str, partner: str, partner_ends: list[int], final_tick: int,
+                  control_hz: int) -> dict[str, np.ndarray]:
+    """One robot's NPZ arrays (keys ``prefix`` + name) from its rows."""
+    out = {}
+    for key in ("q", "dq", "gripper", "ee_pose", "own_keypoints", "seen_partner_keypoints",
+                "seen_partner_ee_pose", "seen_partner_gripper"):
+        out[prefix + key] = np.asarray(rows[key], dtype=np.float32)
+    out[prefix + "partner_observed"] = np.asarray(rows["partner_observed"], dtype=bool)
+    for key in ("segment", "target", "block"):
+        out[prefix + key] = np.asarray(rows[key], dtype=np.int8)
+    out[prefix + "my_turn"] = np.asarray(rows["my_turn"], dtype=bool)
+    holder_is_partner = np.asarray([h == partner for h in rows["holder"]], dtype=bool)
+    out[prefix + "partner_turn_end_in"] = partner_turn_end_in(holder_is_partner, partner_ends, final_tick,
+                                                              control_hz)
+    return out
+
+
 def record_episode(env, policies: dict[str, Any], seed: int) -> tuple[dict[str, np.ndarray], int, bool]:
-    """Run one episode; return the NPZ arrays, its length in ticks and success."""
+    """Run one episode (:func:`robot_mirror.policies.rollout`); return the NPZ
+    arrays, its length in ticks and success."""
     names = env.robot_names
     frames = {s.name: s.base_frame() for s in env.specs}
-    rows: dict[str, dict[str, list]] = {n: {k: [] for k in (
-        "q", "dq", "gripper", "ee_pose", "own_keypoints", "seen_partner_keypoints", "seen_partner_ee_pose",
-        "seen_partner_gripper", "partner_observed", "segment", "target", "block", "my_turn", "holder")}
-        for n in names}
+    rows: dict[str, dict[str, list]] = {n: {k: [] for k in ROW_KEYS} for n in names}
     times: list[float] = []
     turn_ends: dict[str, list[int]] = {n: [] for n in names}
-    obs, info = env.reset(seed=seed)
-    for policy in policies.values():
-        policy.reset()
-    done = False
-    while not done:
-        tick = env.tick
-        times.append(env.t)
-        actions = {}
+
+    def on_tick(tick: Tick) -> None:
+        times.append(tick.obs[names[0]]["t"])  # the time the actions were chosen at
         for name in names:
-            o = obs[name]
-            actions[name] = policies[name].act(o)
-            segment, target, block = _labels(policies[name])
-            r = rows[name]
-            r["q"].append(o["q"])
-            r["dq"].append(o["dq"])
-            r["gripper"].append(o["gripper"])
-            r["ee_pose"].append(o["ee_pose"])
-            r["own_keypoints"].append(frames[name].points_to_local(o["keypoints"]))
-            r["seen_partner_keypoints"].append(o["seen_partner_keypoints"])
-            r["seen_partner_ee_pose"].append(o["seen_partner_ee_pose"])
-            r["seen_partner_gripper"].append(o["seen_partner_gripper"])
-            r["partner_observed"].append(o["partner_observed"])
-            r["segment"].append(segment)
-            r["target"].append(target)
-            r["block"].append(block)
-            r["my_turn"].append(o["my_turn"])
-            r["holder"].append(o["holder"])
-        obs, _, terminated, truncated, info = env.step(actions)
-        for event in info["events"]:
+            _append_row(rows[name], tick.obs[name], policies[name], frames[name])
+        for event in tick.info["events"]:
             if event["type"] == "turn_end":
-                turn_ends[event["robot"]].append(env.tick)
-        assert env.tick == tick + 1
-        done = terminated or truncated
-    final_tick = env.tick
-    ticks = len(times)
+                turn_ends[event["robot"]].append(env.tick)  # env.tick is already the next tick
+
+    rollout(env, policies, seed, on_tick)
     out: dict[str, np.ndarray] = {"t": np.asarray(times, dtype=np.float32)}
     for i, name in enumerate(names):
         partner = names[1 - i]
-        r = rows[name]
-        p = f"r{i}_"
-        for key in ("q", "dq", "gripper", "ee_pose", "own_keypoints", "seen_partner_keypoints",
-                    "seen_partner_ee_pose", "seen_partner_gripper"):
-            out[p + key] = np.asarray(r[key], dtype=np.float32)
-        out[p + "partner_observed"] = np.asarray(r["partner_observed"], dtype=bool)
-        for key in ("segment", "target", "block"):
-            out[p + key] = np.asarray(r[key], dtype=np.int8)
-        out[p + "my_turn"] = np.asarray(r["my_turn"], dtype=bool)
-        holder_is_partner = np.asarray([h == partner for h in r["holder"]], dtype=bool)
-        out[p + "partner_turn_end_in"] = partner_turn_end_in(
-            holder_is_partner, turn_ends[partner], final_tick, env.scenario.control_hz)
-    return out, ticks, bool(env.task.success)
+        out.update(_robot_arrays(rows[name], f"r{i}_", partner, turn_ends[partner], env.tick,
+                                 env.scenario.control_hz))
+    return out, len(times), bool(env.task.success)
 
 
 def files_sha256(folder: Path, files: list[str]) -> str:
@@ -169,17 +165,29 @@ def run_demos(scenario, *, episodes: int, out: str | Path, progress: bool = True
         for i in bar:
             seed = scenario.seed + i
             arrays, ticks, success = record_episode(env, policies, seed)
-            buffer = io.BytesIO()
-            np.savez_compressed(buffer, **arrays)
-            name = episode_file(i)
-            write_bytes_atomic(out / name, buffer.getvalue())
-            listed.append({"file": name, "seed": seed, "ticks": ticks, "success": success})
+            listed.append({"file": write_episode(out, i, arrays), "seed": seed, "ticks": ticks, "success": success})
             bar.set_postfix(ticks=ticks, success=success)
         bar.close()
     finally:
         env.close()
+    meta = make_meta(scenario, robots, listed, files_sha256(out, [e["file"] for e in listed]))
+    write_bytes_atomic(out / META, (json.dumps(meta, indent=2) + "\n").encode())
+    return meta
+
+
+def write_episode(out: Path, index: int, arrays: dict[str, np.ndarray]) -> str:
+    """Write episode ``index``'s arrays as a compressed NPZ in ``out``; returns its file name."""
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    name = episode_file(index)
+    write_bytes_atomic(out / name, buffer.getvalue())
+    return name
+
+
+def make_meta(scenario, robots: list[dict[str, Any]], listed: list[dict[str, Any]], sha256: str) -> dict[str, Any]:
+    """``meta.json`` of a demonstration folder (docs/demos.md)."""
     p = scenario.perception
-    meta = {
+    return {
         "format": FORMAT,
         "scenario": scenario.name,
         "scenario_file": scenario.source,
@@ -191,7 +199,5 @@ def run_demos(scenario, *, episodes: int, out: str | Path, progress: bool = True
         "perception": {"noise_std": p.noise_std, "delay_ticks": p.delay_ticks, "drop_rate": p.drop_rate},
         "episodes": listed,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "sha256": files_sha256(out, [e["file"] for e in listed]),
+        "sha256": sha256,
     }
-    write_bytes_atomic(out / META, (json.dumps(meta, indent=2) + "\n").encode())
-    return meta

@@ -30,11 +30,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from robot_mirror.errors import RobotMirrorError
 from robot_mirror.config.scenario import Scenario, load_scenario
+from robot_mirror.errors import RobotMirrorError
+from robot_mirror.files import write_bytes_atomic
 from robot_mirror.mirror.checkpoint import Checkpoint, load_checkpoint
-from robot_mirror.mirror.dataset import load_demos, other_features, self_features
+from robot_mirror.mirror.dataset import load_demos
+from robot_mirror.mirror.features import other_features, self_features
+from robot_mirror.policies import Tick, rollout
 from robot_mirror.studies.metrics import collect, compare_models, evaluate_model, untrained_like
+from robot_mirror.studies.plots import plot_all
 
 ACTIVE_SPEED = 0.1  # rad/s: an arm whose joint speed is above this counts as moving
 ABLATION_SUFFIX = "_nocontrastive"
@@ -54,28 +58,35 @@ def run_online(scenario: Scenario, policy: str, episodes: int, *, checkpoint: Pa
     env = TurnTakingEnv(scenario)
     try:
         policies = build_policies(env, scenario)
-        per_episode = []
-        for i in range(episodes):
-            obs, _ = env.reset(seed=seed + i)
-            for p in policies.values():
-                p.reset()
-            active = {n: 0 for n in env.robot_names}
-            both = ticks = 0
-            done = False
-            while not done:
-                obs, _, terminated, truncated, _ = env.step({n: p.act(obs[n]) for n, p in policies.items()})
-                moving = {n: float(np.linalg.norm(obs[n]["dq"])) > ACTIVE_SPEED for n in env.robot_names}
-                for n, m in moving.items():
-                    active[n] += m
-                both += all(moving.values())
-                ticks += 1
-                done = terminated or truncated
-            s = env.episode_summary()
-            s["idle_fraction"] = {n: round(1 - a / ticks, 4) for n, a in active.items()}
-            s["concurrent_fraction"] = round(both / ticks, 4)
-            per_episode.append(s)
+        per_episode = [online_episode(env, policies, seed + i) for i in range(episodes)]
     finally:
         env.close()
+    return online_summary(policy, per_episode)
+
+
+def online_episode(env, policies: dict[str, Any], seed: int) -> dict[str, Any]:
+    """One episode (:func:`robot_mirror.policies.rollout`): its summary plus the
+    fraction of ticks each arm is idle and both arms move at once."""
+    active = {n: 0 for n in env.robot_names}
+    counts = {"both": 0, "ticks": 0}
+
+    def on_tick(tick: Tick) -> None:
+        moving = {n: float(np.linalg.norm(tick.next_obs[n]["dq"])) > ACTIVE_SPEED for n in env.robot_names}
+        for n, m in moving.items():
+            active[n] += m
+        counts["both"] += all(moving.values())
+        counts["ticks"] += 1
+
+    s = rollout(env, policies, seed, on_tick)
+    ticks = counts["ticks"]
+    s["idle_fraction"] = {n: round(1 - a / ticks, 4) for n, a in active.items()}
+    s["concurrent_fraction"] = round(counts["both"] / ticks, 4)
+    return s
+
+
+def online_summary(policy: str, per_episode: list[dict[str, Any]]) -> dict[str, Any]:
+    """Success, zone violations and fluency of ``policy`` over its episodes."""
+    episodes = len(per_episode)
     gaps = [g for e in per_episode for g in e["handoff_gaps"]]
     out: dict[str, Any] = {
         "policy": policy, "episodes": episodes,
@@ -177,65 +188,7 @@ def inference_ms(checkpoint: Checkpoint, ticks: int = 2000) -> float:
     return float(np.median(times) * 1000)
 
 
-# ---------------------------------------------------------------------- plots
-def plot_all(out: Path, results: dict[str, Any], pca_data: tuple | None) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    made = []
-    for task, r in results.items():
-        er = r["offline"]["early_recognition"]
-        fig, ax = plt.subplots(figsize=(5, 3.5))
-        ax.plot(er["bins"], er["accuracy"], marker="o", label="trained")
-        if er.get("chance") is not None:
-            ax.axhline(er["chance"], color="grey", ls="--", label="chance")
-        ax.set_xlabel("fraction of the partner's turn observed")
-        ax.set_ylabel("target accuracy")
-        ax.set_ylim(0, 1.05)
-        ax.set_title(f"early recognition ({task})")
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(out / f"early_recognition_{task}.png", dpi=110)
-        plt.close(fig)
-        made.append(f"early_recognition_{task}.png")
-        fl = r.get("online", {})
-        if task == "tower" and fl:
-            fig, ax = plt.subplots(figsize=(5, 3.5))
-            for name, run in fl.items():
-                if run.get("handoff_gaps"):
-                    ax.hist(run["handoff_gaps"], bins=20, alpha=0.5, label=name)
-            ax.set_xlabel("handoff gap (s)")
-            ax.set_ylabel("count")
-            ax.set_title("tower handoff gaps")
-            ax.legend()
-            fig.tight_layout()
-            fig.savefig(out / "handoff_gaps.png", dpi=110)
-            plt.close(fig)
-            made.append("handoff_gaps.png")
-    if pca_data is not None:
-        states, labels, observed, segments = pca_data
-        centred = states - states.mean(0)
-        _, _, vt = np.linalg.svd(centred, full_matrices=False)
-        xy = centred @ vt[:2].T
-        fig, ax = plt.subplots(figsize=(6, 5))
-        cmap = plt.get_cmap("tab10")
-        for k, name in enumerate(segments):
-            for obs_flag, marker in ((False, "o"), (True, "x")):
-                sel = (labels == k) & (observed == obs_flag)
-                if sel.any():
-                    ax.scatter(xy[sel, 0], xy[sel, 1], s=6, marker=marker, color=cmap(k),
-                               label=f"{name} ({'observed' if obs_flag else 'executed'})")
-        ax.set_title("core states, PCA (o executed, x observed)")
-        ax.legend(fontsize=6, markerscale=2, ncol=2)
-        fig.tight_layout()
-        fig.savefig(out / "core_pca.png", dpi=110)
-        plt.close(fig)
-        made.append("core_pca.png")
-    return made
-
-
+# ------------------------------------------------------------------ core PCA
 def pca_sample(checkpoint: Checkpoint, demos, n: int = 3000, seed: int = 0):
     streams = [s for s in demos.streams if s.robot_type in checkpoint.robot_types]
     records = collect(checkpoint.model.eval(), streams)
@@ -258,6 +211,7 @@ def evaluate(checkpoints: list[str], scenarios: list[str], *, episodes: int, out
     out.mkdir(parents=True, exist_ok=True)
     loaded = [load_checkpoint(c) for c in checkpoints]
     by_task = {c.info["data"]["task"]: c for c in loaded}
+    say = print if progress else (lambda *a, **k: None)
     results: dict[str, Any] = {}
     pca = None
     with tempfile.TemporaryDirectory(prefix="robot_mirror_eval_") as tmp:
@@ -268,7 +222,6 @@ def evaluate(checkpoints: list[str], scenarios: list[str], *, episodes: int, out
             if ckpt is None:
                 raise RobotMirrorError(f"{scenario_path}: no checkpoint given for task '{kind}' "
                                        f"(checkpoints are for: {', '.join(sorted(by_task))})")
-            say = print if progress else (lambda *a, **k: None)
             say(f"[{kind}] recording {episodes} evaluation episode(s) (seeds from {seed})", flush=True)
             demos = record_demos(scenario_path, episodes, seed, Path(tmp) / kind, overrides)
             say(f"[{kind}] offline metrics", flush=True)
@@ -279,35 +232,47 @@ def evaluate(checkpoints: list[str], scenarios: list[str], *, episodes: int, out
                 pca = pca_sample(ckpt, demos, seed=seed)
             if kind == "tower" and cross_scenario:
                 say(f"[{kind}] cross-embodiment: watching {cross_scenario}", flush=True)
-                cross = record_demos(cross_scenario, episodes, seed, Path(tmp) / "cross", overrides)
-                watching = [s for s in cross.streams if s.robot_type in ckpt.robot_types]
-                m = evaluate_model(ckpt.model.eval(), watching, segments=cross.segments,
-                                   n_targets=ckpt.info["n_targets"], controls=False)
-                result["cross_embodiment"] = {
-                    "scenario": cross_scenario,
-                    "partner": [r.urdf for r in load_scenario(cross_scenario).robots],
-                    "probe_segment": m["probe_segment"], "probe_target": m["probe_target"],
-                    "mirror_index": m["mirror_index"]["cmni"], "heads": m["heads"],
-                    "early_recognition_at_half": m["early_recognition_at_half"],
-                }
-            n_online = online_episodes or episodes
-            runs = {"mirror": "mirror", "floor": "expert" if kind == "tower" else "random",
-                    "ceiling": "oracle" if kind == "tower" else "expert"}
-            online = {}
-            for label, policy in runs.items():
-                say(f"[{kind}] online: {label} ({policy}), {n_online} episode(s)", flush=True)
-                online[label] = run_online(load_scenario(scenario_path, overrides), policy, n_online,
-                                           checkpoint=ckpt.path if policy == "mirror" else None, seed=seed)
-            result["online"] = online
+                result["cross_embodiment"] = cross_embodiment(ckpt, cross_scenario, episodes, seed,
+                                                              Path(tmp) / "cross", overrides)
+            result["online"] = online_comparison(ckpt, scenario_path, overrides, online_episodes or episodes,
+                                                 seed, say)
             results[kind] = result
         ms = inference_ms(loaded[0])
-    plots = plot_all(out, results, pca)
     metrics = headline(results, ms)
-    metrics.update({"plots": plots, "per_task": results, "seed": seed, "episodes": episodes})
-    tmp_path = out / "metrics.json.tmp"
-    tmp_path.write_text(json.dumps(_finite(metrics), indent=2, default=_json_default, allow_nan=False) + "\n")
-    tmp_path.replace(out / "metrics.json")
+    metrics.update({"plots": plot_all(out, results, pca), "per_task": results, "seed": seed, "episodes": episodes})
+    text = json.dumps(_finite(metrics), indent=2, default=_json_default, allow_nan=False) + "\n"
+    write_bytes_atomic(out / "metrics.json", text.encode())
     return metrics
+
+
+def cross_embodiment(ckpt: Checkpoint, cross_scenario: str, episodes: int, seed: int, folder: Path,
+                     overrides: list[str]) -> dict[str, Any]:
+    """Offline figures of the network watching a partner of another make (zero-shot)."""
+    cross = record_demos(cross_scenario, episodes, seed, folder, overrides)
+    watching = [s for s in cross.streams if s.robot_type in ckpt.robot_types]
+    m = evaluate_model(ckpt.model.eval(), watching, segments=cross.segments,
+                       n_targets=ckpt.info["n_targets"], controls=False)
+    return {
+        "scenario": cross_scenario,
+        "partner": [r.urdf for r in load_scenario(cross_scenario).robots],
+        "probe_segment": m["probe_segment"], "probe_target": m["probe_target"],
+        "mirror_index": m["mirror_index"]["cmni"], "heads": m["heads"],
+        "early_recognition_at_half": m["early_recognition_at_half"],
+    }
+
+
+def online_comparison(ckpt: Checkpoint, scenario_path: str, overrides: list[str], episodes: int, seed: int,
+                      say) -> dict[str, Any]:
+    """Online runs of ``policy: mirror`` and of the task's floor and ceiling policies."""
+    kind = ckpt.info["data"]["task"]
+    runs = {"mirror": "mirror", "floor": "expert" if kind == "tower" else "random",
+            "ceiling": "oracle" if kind == "tower" else "expert"}
+    online = {}
+    for label, policy in runs.items():
+        say(f"[{kind}] online: {label} ({policy}), {episodes} episode(s)", flush=True)
+        online[label] = run_online(load_scenario(scenario_path, overrides), policy, episodes,
+                                   checkpoint=ckpt.path if policy == "mirror" else None, seed=seed)
+    return online
 
 
 def headline(results: dict[str, Any], ms: float) -> dict[str, Any]:

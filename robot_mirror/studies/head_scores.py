@@ -1,0 +1,124 @@
+"""How well the heads anticipate: scores of their predictions over an episode.
+
+Pure functions over arrays (predictions and labels per stream; definitions in
+docs/mirror.md): the early recognition curve of the partner's target,
+turn-end anticipation, and the motor head's joint error.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+
+
+# ---- early recognition -----------------------------------------------------------------------
+
+def runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) of the runs of True in a 1-D bool array."""
+    m = np.concatenate([[False], np.asarray(mask, bool), [False]])
+    d = np.diff(m.astype(np.int8))
+    return list(zip(np.nonzero(d == 1)[0].tolist(), np.nonzero(d == -1)[0].tolist()))
+
+
+def early_recognition(pred: Sequence[np.ndarray], true: Sequence[np.ndarray],
+                      partner_turn: Sequence[np.ndarray], *, bins: int = 10) -> dict:
+    """Target accuracy against the fraction of the partner's turn observed so far.
+
+    Per sequence and per partner turn [s, e): tick t has observed fraction
+    f = (t - s + 1) / (e - s); bin b covers f in ((b-1)/bins, b/bins]. Ticks
+    whose true label is negative are skipped. ``at_half`` = accuracy over all
+    ticks with f <= 0.5 (the headline ``early_recognition_at_half``).
+    """
+    hits = np.zeros(bins)
+    counts = np.zeros(bins)
+    half = [0, 0]
+    for p, y, turn in zip(pred, true, partner_turn):
+        p, y = np.asarray(p), np.asarray(y)
+        for s, e in runs(turn):
+            t = np.arange(s, e)
+            f = (t - s + 1) / (e - s)
+            ok = y[s:e] >= 0
+            b = np.clip(np.ceil(f * bins - 1e-9).astype(int) - 1, 0, bins - 1)
+            correct = (p[s:e] == y[s:e]) & ok
+            np.add.at(hits, b[ok], correct[ok])
+            np.add.at(counts, b[ok], 1)
+            h = ok & (f <= 0.5 + 1e-9)
+            half[0] += int(correct[h].sum())
+            half[1] += int(h.sum())
+    curve = [float(h / c) if c else float("nan") for h, c in zip(hits, counts)]
+    return {"bins": [round((i + 1) / bins, 4) for i in range(bins)], "accuracy": curve,
+            "ticks": counts.astype(int).tolist(), "at_half": float(half[0] / half[1]) if half[1] else float("nan")}
+
+
+# ---- turn-end anticipation -------------------------------------------------------------------
+
+def turn_end_anticipation(pred: Sequence[np.ndarray], true: Sequence[np.ndarray], *,
+                          tolerance: float = 0.5) -> dict:
+    """How well "seconds until the partner's turn ends" is predicted.
+
+    ``mae_s``: mean |pred - true| over ticks with a finite label;
+    ``mae_last_2s_s``: the same over ticks with true <= 2 s;
+    ``lead_time_s``: per partner turn (run of finite labels), the true remaining
+    time at the first tick from which |error| stays <= ``tolerance`` until the
+    turn ends (0 if the last tick misses), averaged over turns: how long in
+    advance the end is anticipated correctly.
+    """
+    errs, late, leads = [], [], []
+    for p, y in zip(pred, true):
+        p, y = np.asarray(p, np.float64), np.asarray(y, np.float64)
+        fin = np.isfinite(y)
+        e = np.abs(p - y)
+        errs.append(e[fin])
+        late.append(e[fin & (y <= 2.0)])
+        for s, t in runs(fin):
+            ok = e[s:t] <= tolerance
+            if not ok[-1]:
+                leads.append(0.0)
+                continue
+            bad = np.nonzero(~ok)[0]
+            first = bad[-1] + 1 if bad.size else 0
+            leads.append(float(y[s + first]))
+    errs = np.concatenate(errs) if errs else np.zeros(0)
+    late = np.concatenate(late) if late else np.zeros(0)
+    return {"mae_s": float(errs.mean()) if errs.size else float("nan"),
+            "mae_last_2s_s": float(late.mean()) if late.size else float("nan"),
+            "lead_time_s": float(np.mean(leads)) if leads else float("nan"),
+            "tolerance_s": tolerance, "turns": len(leads)}
+
+
+# ---- motor head ------------------------------------------------------------------------------
+
+def motor_error(pred_q: Sequence[np.ndarray], q: Sequence[np.ndarray], mask: Optional[Sequence[np.ndarray]] = None,
+                ) -> dict:
+    """Joint-space error of predicted own joint targets against the expert's.
+
+    ``pred_q[i]`` (T, K, D) radians for t+1..t+K, ``q[i]`` (T, D) the recorded
+    joints, ``mask[i]`` (T,) ticks to score (e.g. the arm's own turn). Reports
+    the mean absolute error per horizon step and overall, the RMS error, and the
+    same for the "hold" baseline that predicts q_t for every step ahead.
+    """
+    abs_k, hold_k, sq = [], [], []
+    for i, (p, y) in enumerate(zip(pred_q, q)):
+        p, y = np.asarray(p, np.float64), np.asarray(y, np.float64)
+        T, K = p.shape[0], p.shape[1]
+        m = np.ones(T, bool) if mask is None else np.asarray(mask[i], bool)
+        for k in range(1, K + 1):
+            valid = m.copy()
+            valid[T - k:] = False
+            if len(abs_k) < k:
+                abs_k.append([]), hold_k.append([])
+            if not valid.any():
+                continue
+            idx = np.nonzero(valid)[0]
+            err = p[idx, k - 1] - y[idx + k]
+            abs_k[k - 1].append(np.abs(err).ravel())
+            sq.append((err ** 2).ravel())
+            hold_k[k - 1].append(np.abs(y[idx] - y[idx + k]).ravel())
+    per = [float(np.concatenate(a).mean()) if a else float("nan") for a in abs_k]
+    hold = [float(np.concatenate(a).mean()) if a else float("nan") for a in hold_k]
+    allsq = np.concatenate(sq) if sq else np.zeros(0)
+    return {"mae_rad": float(np.nanmean(per)) if per else float("nan"), "mae_rad_per_step": per,
+            "rmse_rad": float(np.sqrt(allsq.mean())) if allsq.size else float("nan"),
+            "hold_baseline_mae_rad": float(np.nanmean(hold)) if hold else float("nan"),
+            "hold_baseline_mae_rad_per_step": hold}
