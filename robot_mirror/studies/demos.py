@@ -11,7 +11,6 @@ documented key by key in ``docs/demos.md``.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import io
 import json
 from pathlib import Path
@@ -21,12 +20,11 @@ import numpy as np
 
 from robot_mirror.errors import RobotMirrorError
 from robot_mirror.files import write_bytes_atomic
+from robot_mirror.mirror.dataset import DEMOS_FORMAT, SEGMENTS, episodes_sha256
 from robot_mirror.policies import Tick, rollout
 
 SCRIPTED = ("expert", "oracle", "random")  # policies whose labels come from a script
 
-FORMAT = "robot_mirror.demos/1"
-SEGMENTS = ("wait", "reach", "grasp", "carry", "place", "retreat")
 META = "meta.json"
 
 
@@ -122,16 +120,6 @@ def record_episode(env, policies: dict[str, Any], seed: int) -> tuple[dict[str, 
     return out, len(times), bool(env.task.success)
 
 
-def files_sha256(folder: Path, files: list[str]) -> str:
-    """SHA-256 of the episode files' bytes, concatenated in the listed order."""
-    h = hashlib.sha256()
-    for name in files:
-        with open(folder / name, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-    return h.hexdigest()
-
-
 def prepare_out(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise RobotMirrorError(f"--out {out}: exists and is not a folder")
@@ -170,7 +158,7 @@ def run_demos(scenario, *, episodes: int, out: str | Path, progress: bool = True
         bar.close()
     finally:
         env.close()
-    meta = make_meta(scenario, robots, listed, files_sha256(out, [e["file"] for e in listed]))
+    meta = make_meta(scenario, robots, listed, episodes_sha256(out, [e["file"] for e in listed]))
     write_bytes_atomic(out / META, (json.dumps(meta, indent=2) + "\n").encode())
     return meta
 
@@ -188,7 +176,7 @@ def make_meta(scenario, robots: list[dict[str, Any]], listed: list[dict[str, Any
     """``meta.json`` of a demonstration folder (docs/demos.md)."""
     p = scenario.perception
     return {
-        "format": FORMAT,
+        "format": DEMOS_FORMAT,
         "scenario": scenario.name,
         "scenario_file": scenario.source,
         "task": scenario.task.kind,
