@@ -7,10 +7,42 @@ Every user-caused problem ends in one line on stderr (``robot-mirror: error:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 from robot_mirror.errors import RobotMirrorError
+
+
+def check_output(value: str, flag: str, *, folder: bool, empty: bool = False) -> Path:
+    """Refuse an output path that cannot be written, before any work starts.
+
+    Why up front: a training run or a launch that only finds out at the end
+    that its output cannot be written wastes the run, and a half-made run
+    folder is worse than none. ``folder``: the path is a folder to create or
+    reuse (``empty``: it must be new or empty); else a file whose folder must
+    take new files (written atomically: temp file + rename). Nothing is
+    created here: writability is probed with an anonymous file.
+    """
+    path = Path(value)
+    if path.exists():
+        if folder and not path.is_dir():
+            raise RobotMirrorError(f"{flag} {value}: exists and is not a folder")
+        if not folder and path.is_dir():
+            raise RobotMirrorError(f"{flag} {value}: is a folder; give a file path")
+        if folder and empty and any(path.iterdir()):
+            raise RobotMirrorError(f"{flag} {value}: the folder is not empty; give a new or empty folder")
+    target = path.absolute() if folder else path.absolute().parent
+    existing = next(p for p in (target, *target.parents) if p.exists())
+    if not existing.is_dir():
+        raise RobotMirrorError(f"{flag} {value}: {existing} is not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise RobotMirrorError(f"{flag} {value}: cannot write in {existing} ({exc.strerror})") from None
+    return path
 
 
 def _add_launch(sub) -> None:
@@ -30,8 +62,6 @@ def _add_launch(sub) -> None:
 
 
 def cmd_launch(args) -> int:
-    import os
-
     from robot_mirror.config.scenario import load_scenario
     from robot_mirror.launch.runner import run_inprocess
     from robot_mirror.launch.summary import format_summary, make_run_dir
@@ -45,6 +75,8 @@ def cmd_launch(args) -> int:
         overrides.append(f"episodes={args.episodes}")
     if args.gui and not os.environ.get("DISPLAY"):
         raise RobotMirrorError("--gui needs a display (DISPLAY is not set); run headless without --gui")
+    if args.out is not None:
+        check_output(args.out, "--out", folder=True)
     scenario = load_scenario(args.scenario, overrides)
     import robot_mirror.mirror  # noqa: F401  (registers policy: mirror)
     from robot_mirror.env import TurnTakingEnv
@@ -76,9 +108,16 @@ def cmd_launch(args) -> int:
         try:
             data = supervisor.run()
         except RobotMirrorError as exc:
-            raise RobotMirrorError(f"{exc} (partial summary: {run_dir / 'summary.json'})") from None
+            raise partial_summary_error(exc, run_dir) from None
     print(format_summary(data, run_dir))
     return 0 if data["complete"] else 130
+
+
+def partial_summary_error(exc: RobotMirrorError, run_dir: Path) -> RobotMirrorError:
+    """The one line for a run that stopped early: what stopped it, then where
+    the partial summary is (said once, with its path)."""
+    reason = str(exc).removesuffix("; partial summary kept")
+    return RobotMirrorError(f"{reason}; partial summary: {run_dir / 'summary.json'}")
 
 
 def _add_check_urdf(sub) -> None:
@@ -163,6 +202,7 @@ def cmd_demos(args) -> int:
     overrides = list(args.overrides)
     if args.seed is not None:
         overrides.append(f"seed={args.seed}")
+    check_output(args.out, "--out", folder=True, empty=True)
     scenario = load_scenario(args.scenario, overrides)
     episodes = args.episodes if args.episodes is not None else scenario.episodes
     meta = run_demos(scenario, episodes=episodes, out=args.out, progress=not args.quiet)
@@ -186,6 +226,7 @@ def _add_train(sub) -> None:
 
 
 def cmd_train(args) -> int:
+    check_output(args.out, "--out", folder=False)  # before the training, not after it
     from robot_mirror.studies.training import cmd_train as run
 
     return run(args)
@@ -233,6 +274,7 @@ def _add_keys(sub) -> None:
 def cmd_keys(args) -> int:
     from robot_mirror.bus.keys import make_keys
 
+    check_output(args.folder, "keys", folder=True)
     for path in make_keys(args.folder):
         print(path)
     print(f"set bus.keys_dir: {args.folder} in the scenario (and bus.interface to the address to bind)")

@@ -144,13 +144,14 @@ class Controller:
 
     def wait_reply(self, timeout: float | None = None) -> Message:
         """The sim's answer to the last command (``fields['code']``: ok, clamped, refused_zone, busy...)."""
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        wait = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             if self.cmd.poll(50):
                 reply = self._drain_replies()
                 if reply is not None and reply.fields["ack"] == self._seq:
                     return reply
-        raise ControllerError(f"no reply from the sim within {self.timeout:.1f} s ({self.endpoints.cmd})")
+        raise ControllerError(f"no reply from the sim within {wait:.1f} s ({self.endpoints.cmd})")
 
     def _drain_replies(self) -> Message | None:
         latest = None

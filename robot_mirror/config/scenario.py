@@ -8,7 +8,10 @@ overridden from the command line with dotted paths (``--set task.blocks=8``,
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
+import types
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +31,8 @@ class RobotConfig:
     urdf: str = field(doc="path (relative to the scenario file, the project, or the working dir) or pybullet_data name")
     base: list[float] = field([0.0, 0.0, 0.0], length=3, range=(-5.0, 5.0), doc="base position, m")
     yaw_deg: float = field(0.0, range=(-360.0, 360.0), doc="base heading about z, degrees")
-    gripper: str = field("auto", choices=("auto", "fingers", "suction"))
+    gripper: str = field("auto", choices=("auto", "fingers", "suction"),
+                         doc="tool kind; auto: fingers if the URDF has finger joints, else suction")
     ee_link: str | None = field(None, doc="end-effector link; auto-detected when absent")
     home_q: list[float] | None = field(None, doc="joint angles of the rest pose, rad")
     policy: str = field("expert",
@@ -43,17 +47,18 @@ class RobotConfig:
 
 @dataclass
 class TowerConfig:
-    kind: str = field("tower", choices=TASK_KINDS)
+    kind: str = field("tower", choices=TASK_KINDS, doc="which task; chooses this table")
     blocks: int = field(6, range=(1, 10), doc="number of blocks, split between the arms")
     block_size: float = field(0.05, range=(0.03, 0.08), doc="cube edge, m")
-    tower_xy: list[float] = field([0.0, 0.0], length=2, range=(-1.0, 1.0))
-    zone_radius: float = field(0.2, range=(0.05, 0.5), doc="shared-zone cylinder radius, m")
+    tower_xy: list[float] = field([0.0, 0.0], length=2, range=(-1.0, 1.0),
+                                  doc="where the tower stands (the shared zone's axis), world x y, m")
+    zone_radius: float = field(0.2, range=(0.05, 0.5), doc="shared-zone cylinder radius, m (the zone: below)")
     place_tolerance: float = field(0.015, range=(0.002, 0.05), doc="allowed xy offset of a stacked block, m")
     settle_time: float = field(1.0, range=(0.0, 10.0), doc="s the finished tower must stand")
     time_limit: float = field(150.0, range=(5.0, 3600.0), doc="episode limit, simulated s")
     first: str | None = field(None, doc="robot that starts; default the first listed")
     spot_jitter: float = field(0.01, range=(0.0, 0.03), doc="random offset of block start positions, m")
-    spot_yaw_jitter_deg: float = field(15.0, range=(0.0, 45.0))
+    spot_yaw_jitter_deg: float = field(15.0, range=(0.0, 45.0), doc="random turn of block start poses, degrees")
 
     @property
     def n_targets(self) -> int:
@@ -63,13 +68,13 @@ class TowerConfig:
 
 @dataclass
 class ImitationConfig:
-    kind: str = field("imitation", choices=TASK_KINDS)
+    kind: str = field("imitation", choices=TASK_KINDS, doc="which task; chooses this table")
     slots: int = field(4, range=(2, 8), doc="target slots per side")
     rounds: int = field(4, range=(1, 20), doc="rounds per episode; roles alternate")
-    block_size: float = field(0.05, range=(0.03, 0.08))
-    zone_radius: float = field(0.2, range=(0.05, 0.5))
+    block_size: float = field(0.05, range=(0.03, 0.08), doc="cube edge, m")
+    zone_radius: float = field(0.2, range=(0.05, 0.5), doc="shared-zone cylinder radius, m; centred at (0, 0)")
     slot_tolerance: float = field(0.03, range=(0.005, 0.1), doc="m from the slot centre that counts")
-    time_limit: float = field(150.0, range=(5.0, 3600.0))
+    time_limit: float = field(150.0, range=(5.0, 3600.0), doc="episode limit, simulated s")
     first: str | None = field(None, doc="first leader; default the first listed")
 
     @property
@@ -113,16 +118,16 @@ class BusConfig:
 class RestartPolicy:
     max_restarts: int = field(3, range=(0, 100), doc="restarts allowed per run")
     backoff: float = field(0.2, range=(0.0, 60.0), doc="s before the first restart; doubles each time")
-    backoff_max: float = field(5.0, range=(0.0, 600.0))
+    backoff_max: float = field(5.0, range=(0.0, 600.0), doc="s, the longest wait before a restart")
 
 
 @dataclass
 class NodesConfig:
     """Restart policy of each restartable node kind (a crashed sim ends the run)."""
 
-    perception: RestartPolicy = field(RestartPolicy())
-    policy: RestartPolicy = field(RestartPolicy())
-    turn: RestartPolicy = field(RestartPolicy())
+    perception: RestartPolicy = field(RestartPolicy(), doc="the perception process")
+    policy: RestartPolicy = field(RestartPolicy(), doc="each policy process")
+    turn: RestartPolicy = field(RestartPolicy(), doc="the turn arbiter process")
 
 
 @dataclass
@@ -130,10 +135,10 @@ class Scenario:
     name: str = field(doc="short name, used in run folder names")
     robots: list[RobotConfig] = field(doc="exactly two arms")
     task: Any = field(doc="task kind and parameters")
-    seed: int = field(0, range=(0, 2**31 - 1))
-    episodes: int = field(1, range=(1, 100000))
-    physics_hz: int = field(240, range=(60, 2000))
-    control_hz: int = field(60, range=(5, 500))
+    seed: int = field(0, range=(0, 2**31 - 1), doc="seed of episode 0; episode i uses seed + i")
+    episodes: int = field(1, range=(1, 100000), doc="episodes per run (`launch --episodes` overrides)")
+    physics_hz: int = field(240, range=(60, 2000), doc="physics steps per simulated s")
+    control_hz: int = field(60, range=(5, 500), doc="control ticks (observations, commands) per simulated s")
     perception: PerceptionConfig = field(PerceptionConfig(), doc="partner perception model")
     bus: BusConfig = field(BusConfig(), doc="process bus settings")
     nodes: NodesConfig = field(NodesConfig(), doc="restart policies")
@@ -198,11 +203,8 @@ def apply_overrides(raw: dict, overrides: list[str], source: str) -> dict:
         if "=" not in item:
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. task.blocks=8")
         key, _, text = item.partition("=")
-        try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError:
-            value = text
         parts = key.strip().split(".")
+        value = override_value(text, _field_type(parts, data))
         node: Any = data
         for depth, part in enumerate(parts):
             last = depth == len(parts) - 1
@@ -225,6 +227,57 @@ def apply_overrides(raw: dict, overrides: list[str], source: str) -> dict:
                     node[part] = {}
                 node = node[part]
     return data
+
+
+def override_value(text: str, tp: Any) -> Any:
+    """The value of ``--set KEY=TEXT`` for a field of type ``tp``.
+
+    The rule: TEXT is parsed as YAML (``8`` a number, ``[0, 0]`` a list,
+    ``null`` nothing); when the field holds text and YAML made something
+    else of it, the text as written is the value. So ``bus.interface=::``
+    is the string ``::``, not the YAML map ``{':': None}``, and ``name=007``
+    is ``"007"``. Other fields get what YAML made, checked by the validator.
+    """
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    if tp is not None and _holds_text(tp) and not isinstance(value, str):
+        if value is None and _optional(tp):
+            return None
+        return text
+    return value
+
+
+def _holds_text(tp: Any) -> bool:
+    return tp is str or str in typing.get_args(tp)
+
+
+def _optional(tp: Any) -> bool:
+    return typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in typing.get_args(tp)
+
+
+def _field_type(parts: list[str], data: Any) -> Any:
+    """The declared type of the scenario field at dotted path ``parts`` (robots
+    by name, the task by its kind), or None when the path names no field."""
+    cls: Any = Scenario
+    i = 0
+    while i < len(parts):
+        if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
+            return None
+        hints = typing.get_type_hints(cls)
+        if parts[i] not in hints:
+            return None
+        tp = hints[parts[i]]
+        if cls is Scenario and parts[i] == "task":
+            task = data.get("task") if isinstance(data, dict) else None
+            tp = TASK_CONFIGS.get(task.get("kind", "tower") if isinstance(task, dict) else "tower")
+        elif cls is Scenario and parts[i] == "robots":
+            tp, i = RobotConfig, i + 1  # the next part is a robot's name
+        if i == len(parts) - 1:
+            return tp
+        cls, i = tp, i + 1
+    return None
 
 
 def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scenario:

@@ -103,6 +103,7 @@ def episode_line(e: dict[str, Any]) -> str:
 
 def format_summary(data: dict[str, Any], run_dir: Path) -> str:
     t = data["totals"]
+    rtf = "-" if t["real_time_factor"] is None else f"{t['real_time_factor']}x"  # None: no episode kept
     lines = [
         "",
         f"== {data['scenario']} ({data['mode']}) — {t['episodes']} episode(s), seed {data['seed']} ==",
@@ -114,7 +115,7 @@ def format_summary(data: dict[str, Any], run_dir: Path) -> str:
         f"  zone violations     {t['zone_violations']}",
         f"  min arm distance    {_fmt(t['min_arm_distance'], 'm')}",
         f"  simulated / wall    {t['sim_seconds']:.1f}s / {t['wall_seconds']:.1f}s"
-        f"  (real-time factor {t['real_time_factor']}x)",
+        f"  (real-time factor {rtf})",
         f"  summary             {run_dir / 'summary.json'}",
     ]
     if not data["complete"]:

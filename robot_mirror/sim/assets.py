@@ -5,12 +5,18 @@ PyBullet's ``loadURDF`` does not resolve ROS ``package://`` mesh paths
 fails to load. :func:`prepare_urdf` rewrites every mesh reference to an
 absolute path against the URDF's own folder (or the enclosing ROS package)
 and loads a private copy, leaving the user's file untouched.
+
+The private copy lives in memory (an anonymous ``memfd`` opened through
+``/proc/self/fd``), not in a temp folder: a folder removed by ``atexit``
+outlived every killed process (a kill drill left 16 behind), while the
+kernel frees an anonymous file with the process however it ends.
 """
 
 from __future__ import annotations
 
 import atexit
 import hashlib
+import os
 import shutil
 import tempfile
 import xml.etree.ElementTree as ET
@@ -24,7 +30,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SIM_ASSETS = PROJECT_ROOT / "sim_assets"
 PYBULLET_DATA = Path(pybullet_data.getDataPath())
 
-_PREPARED_DIR: Path | None = None
+_PREPARED_DIR: Path | None = None  # only where memfd is unavailable (not Linux)
+_PREPARED: dict[str, Path] = {}    # content hash -> loadable copy, one per process
 
 
 def resolve_urdf(spec: str | Path, base_dir: Path | None = None) -> Path:
@@ -96,8 +103,8 @@ def prepare_urdf(path: Path) -> Path:
     """A loadable copy of the URDF with every mesh path made absolute.
 
     Returns the original path when it has no mesh references to rewrite.
-    Copies are cached by content hash in a per-process temp folder that is
-    removed at exit.
+    Copies are cached by content hash for the life of the process and never
+    touch the disk (see the module docstring).
     """
     tree = parse_urdf(path)
     meshes = tree.getroot().iter("mesh")
@@ -112,15 +119,30 @@ def prepare_urdf(path: Path) -> Path:
             changed = True
     if not changed:
         return path
+    text = ET.tostring(tree.getroot(), encoding="unicode")
+    digest = hashlib.sha1(text.encode()).hexdigest()[:12]
+    if digest not in _PREPARED:
+        _PREPARED[digest] = _write_private(text, f"{path.stem}-{digest}")
+    return _PREPARED[digest]
+
+
+def _write_private(text: str, name: str) -> Path:
+    """A file only this process can name, holding ``text``: an anonymous
+    in-memory file where the OS has them (freed with the process, even on
+    SIGKILL), else a temp folder removed at exit."""
+    data = text.encode()
+    if hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd"):
+        fd = os.memfd_create(f"robot_mirror_urdf_{name}"[:200])  # close-on-exec: children never see it
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        return Path(f"/proc/self/fd/{fd}")
     global _PREPARED_DIR
     if _PREPARED_DIR is None:
         _PREPARED_DIR = Path(tempfile.mkdtemp(prefix="robot_mirror_urdf_"))
         atexit.register(shutil.rmtree, _PREPARED_DIR, True)
-    text = ET.tostring(tree.getroot(), encoding="unicode")
-    digest = hashlib.sha1(text.encode()).hexdigest()[:12]
-    out = _PREPARED_DIR / f"{path.stem}-{digest}.urdf"
-    if not out.exists():
-        out.write_text(text)
+    out = _PREPARED_DIR / f"{name}.urdf"
+    out.write_text(text)
     return out
 
 
