@@ -22,82 +22,11 @@ import zmq
 
 from robot_mirror.bus.codec import encode
 from robot_mirror.client import Controller
-from tests.conftest import ROOT
+from tests.helpers import ROOT, finish, launch, node_pids, wait_for, wait_for_tick
 
 pytestmark = pytest.mark.multiprocess
 
 FAST = ["--set", "task.blocks=2"]
-
-
-def launch(out: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "robot_mirror", "launch", *args, "--out", str(out), "--quiet"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def wait_for(path: Path, timeout: float = 60.0) -> Path:
-    deadline = time.monotonic() + timeout
-    while not path.is_file():
-        assert time.monotonic() < deadline, f"{path} did not appear"
-        time.sleep(0.05)
-    return path
-
-
-def node_pids(out: Path, expected: int) -> dict[str, int]:
-    deadline = time.monotonic() + 60
-    while True:
-        if (out / "processes.json").is_file():
-            nodes = json.loads((out / "processes.json").read_text())["nodes"]
-            if len(nodes) >= expected:
-                return nodes
-        assert time.monotonic() < deadline, "nodes did not all start"
-        time.sleep(0.05)
-
-
-def wait_for_tick(out: Path, min_t: float = 0.0, timeout: float = 90.0) -> dict:
-    """Block until the sim publishes a state at sim time >= ``min_t``: the
-    run is really under way (not merely spawned)."""
-    from robot_mirror.bus.codec import decode
-
-    endpoints = json.loads(wait_for(out / "endpoints.json").read_text())
-    ctx = zmq.Context()
-    try:
-        sub = ctx.socket(zmq.SUB)
-        sub.setsockopt(zmq.LINGER, 0)
-        sub.setsockopt(zmq.SUBSCRIBE, b"state")
-        sub.connect(endpoints["state"])
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if sub.poll(200):
-                msg = decode(sub.recv_multipart())
-                if msg.t_sim >= min_t:
-                    return endpoints
-        raise AssertionError(f"no state at t >= {min_t} within {timeout} s")
-    finally:
-        ctx.destroy(linger=0)
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
-
-
-def finish(proc: subprocess.Popen, out: Path, timeout: float = 240) -> dict:
-    """Wait for the launch to end; no node may outlive it."""
-    try:
-        stdout, stderr = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        stdout, stderr = proc.communicate()
-        raise AssertionError(f"launch did not finish: {stderr[-2000:]}")
-    pids = json.loads((out / "processes.json").read_text())["nodes"] if (out / "processes.json").exists() else {}
-    leftovers = {name: pid for name, pid in pids.items() if alive(pid)}
-    assert not leftovers, f"processes left running: {leftovers}"
-    summary = json.loads((out / "summary.json").read_text())
-    summary["_returncode"], summary["_stderr"], summary["_stdout"] = proc.returncode, stderr, stdout
-    return summary
 
 
 def comparable(episode: dict) -> dict:

@@ -11,8 +11,7 @@ import zmq
 
 from robot_mirror.bus.codec import encode
 from robot_mirror.client import Controller, ControllerError
-from tests.conftest import ROOT, assert_one_line_error, run_cli
-from tests.test_multiprocess import finish, launch, wait_for
+from tests.helpers import ROOT, assert_one_line_error, finish, launch, run_cli, wait_for
 
 
 def test_keys_command_makes_key_pairs(tmp_path: Path) -> None:
