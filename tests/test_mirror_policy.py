@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, assert_one_line_error, run_cli
-from tests.test_multiprocess import finish, launch
+from tests.helpers import ROOT, assert_one_line_error, finish, launch, run_cli
 
 SHIPPED = {"tower": ROOT / "sim_assets/mirror_tower.pt", "imitation": ROOT / "sim_assets/mirror_imitation.pt"}
 
