@@ -9,15 +9,29 @@ A new kind is a new subclass and one entry in :data:`GRIPPER_TYPES`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import pybullet as p
 
 from robot_mirror.errors import URDFError
 
-if TYPE_CHECKING:
-    from robot_mirror.sim.arm import Arm
+
+class Arm(Protocol):
+    """What a gripper uses of the arm that holds it (``sim.arm.Arm``; not
+    imported, so arm -> grippers stays the only edge between the two)."""
+
+    client: Any
+    body: int
+    ee_index: int
+    finger_joints: list
+    gripper_command: float
+
+    def ee_frame(self) -> Any: ...
+
+    def parent_link(self, link: int, default: int) -> int: ...
+
+    def tool_pose(self) -> Any: ...
 
 
 class Gripper:
