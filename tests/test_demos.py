@@ -137,6 +137,6 @@ def test_demos_bad_input_is_one_line(tmp_path) -> None:
     (tmp_path / "c").mkdir()
     (tmp_path / "c/meta.json").write_text("{}")
     assert_one_line_error(run_cli("demos", "launch/imitation.yaml", "--episodes", "1", "--out",
-                                  str(tmp_path / "c")), "already holds demonstrations")
+                                  str(tmp_path / "c")), "not empty")
     assert_one_line_error(run_cli("demos", "launch/imitation.yaml", "--episodes", "1", "--out", str(tmp_path / "e"),
                                   "--set", "task.slots=99"), "task.slots")
