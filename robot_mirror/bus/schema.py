@@ -230,7 +230,7 @@ OBS = KindSpec(
                        "dropped; the seen_partner_* arrays then repeat the last view"),
         "episode": _f(int, "episode counter, starts at 0", lo=0),
         "scalars": _f(dict, "every scalar of the observation: t (s), gripper (0..1), "
-                      "holding (block index, -1), in_zone, partner_in_zone, my_turn, "
+                      "holding (block index, -1), in_zone, partner_in_zone, my_turn, done, "
                       "seen_partner_gripper, task scalars (e.g. tower_count, role)"),
     },
     # The one declaration of the observation (common/observation.py).
@@ -266,7 +266,7 @@ REPLY_CODES: Tuple[str, ...] = (
 
 REPLY = KindSpec(
     name="reply",
-    doc="The sim's answer to one `cmd`.",
+    doc="The sim's answer to one `cmd` (codes and their conditions: docs/protocol.md §2.9).",
     sender="sim -> the controller that sent the cmd",
     topic="reply",
     robot_required=True,
@@ -326,15 +326,18 @@ TURN_QUERY = KindSpec(
 EPISODE = KindSpec(
     name="episode",
     doc="Sent by the sim to the supervisor when an episode ends: its summary "
-    "(see docs/summary.md for the keys).",
+    "(see docs/summary.md for the keys) as UTF-8 JSON in the `summary` array "
+    "frame, so the header stays small however long the episode was.",
     sender="sim -> supervisor",
     topic="episode",
     robot_required=False,
     fields={
         "index": _f(int, "episode counter", lo=0),
-        "summary": _f(dict, "the episode's summary object"),
         "last": _f(bool, "no episode follows"),
     },
+    arrays=(
+        ArraySpec("summary", ("|u1",), (None,), "the episode's summary object, UTF-8 JSON", "bytes"),
+    ),
 )
 
 #: All message kinds by name.

@@ -80,6 +80,8 @@ OBSERVATION: tuple[ObsField, ...] = (
     ObsField("blocks", "f", ("blocks", 7), "block poses, world frame", "m, quaternion xyzw"),
     ObsField("holder", "s", None, "robot holding the turn, \"\" for nobody"),
     ObsField("my_turn", "b", None, "this robot holds the turn"),
+    ObsField("done", "b", None, "the episode ended at this tick (success, failure or time limit): "
+             "nothing more happens in it and the next observation belongs to the next episode"),
 )
 
 OBSERVATION_FIELDS: dict[str, ObsField] = {f.name: f for f in OBSERVATION}
@@ -102,6 +104,7 @@ def build_observation(state: WorldState, name: str, observer: PartnerObserver) -
         "blocks": state.blocks.copy(),
         "holder": state.holder,
         "my_turn": state.holder == name,
+        "done": bool(state.done),
     }
     for key, value in state.task_obs.get(name, {}).items():
         obs[key] = np.asarray(value) if isinstance(value, (list, tuple)) else value

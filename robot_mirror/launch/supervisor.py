@@ -26,6 +26,7 @@ import zmq
 
 from robot_mirror.bus.codec import DropCounter
 from robot_mirror.bus.transport import Endpoints, bind, make_socket, recv, send
+from robot_mirror.bus.wire import MalformedMessage, decode_episode
 from robot_mirror.errors import RobotMirrorError
 from robot_mirror.config.scenario import RestartPolicy, Scenario
 from robot_mirror.nodes import NODE_KINDS, node_name
@@ -225,7 +226,11 @@ class Supervisor:
                 self._episode(msg)
 
     def _episode(self, msg) -> None:
-        episode = msg.fields["summary"]
+        try:
+            episode = decode_episode(msg)  # the summary travels as a JSON frame (issue 8, item 1)
+        except MalformedMessage as err:
+            self.drops.record(err, "control")
+            return
         episode["restarts"] = {c.name: c.restarts for c in self.children.values() if c.restarts}
         episode["dropped_messages_by_node"] = {
             **{c.name: c.drops for c in self.children.values()}, "supervisor": self.drops.total}

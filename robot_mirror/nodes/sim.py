@@ -14,49 +14,40 @@ without commands for ``watchdog`` s is held still. Misses are counted.
 
 The shared-zone rule is enforced here, not trusted to policies: a command
 that would bring a non-holding arm into the zone is refused (the arm holds
-still) and answered with ``refused_zone``.
+still) and answered with ``refused_zone``. Every command is checked and
+answered by the command desk (``nodes/sim_commands.py``); the turn is
+settled with the arbiter by ``nodes/sim_turns.py``.
+
+An arm whose controller never connects within ``bus.controller_timeout``
+wall seconds is announced in one log line, holds still, never gets the turn
+(its turns pass, counted) and is listed in the episode summary under
+``absent_controllers``.
 """
 
 from __future__ import annotations
 
+import logging
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 import zmq
 
-from robot_mirror.bus.codec import MalformedMessage
-from robot_mirror.bus.transport import recv, send, send_frames
-from robot_mirror.bus.wire import TurnQuery, decode_cmd, decode_turn, encode_state, encode_turn_query
+from robot_mirror.bus.transport import send_frames
+from robot_mirror.bus.wire import encode_episode, encode_state
 from robot_mirror.common.commands import ArmCommand
 from robot_mirror.common.turns import TurnArbiter
 from robot_mirror.env import TurnTakingEnv
 from robot_mirror.nodes.base import Node
+from robot_mirror.nodes.sim_commands import CommandDesk, RobotLink
+from robot_mirror.nodes.sim_turns import TurnClient
 from robot_mirror.nodes.zone_guard import ZoneGuard
 
 RESEND_S = 0.25      # lock-step: re-send an unanswered state this often
-TURN_RETRY_S = 0.5   # re-ask a silent arbiter this often
-CLAIM_TIMEOUT = 2.0  # wall s of silence after which another controller may take an arm over
+
+log = logging.getLogger("robot_mirror.node")
 
 
-@dataclass
-class RobotLink:
-    """What the sim knows about the controller of one robot."""
-
-    name: str
-    owner: bytes | None = None
-    last_wall: float = 0.0
-    last_sim: float = 0.0
-    command: ArmCommand | None = None
-    command_tick: int = -1
-    absent: bool = False
-    pending_turn: str = ""
-    counters: dict = field(default_factory=lambda: {
-        "commands": 0, "refused_zone": 0, "busy": 0, "deadline_misses": 0,
-        "watchdog_trips": 0})
-
-
-class SimNode(Node):
+class SimNode(CommandDesk, TurnClient, Node):
     kind = "sim"
 
     def __init__(self, *args, record: str | None = None, **kwargs) -> None:
@@ -83,61 +74,25 @@ class SimNode(Node):
         self.finished = False
         self.state_msg: list | None = None
         self.pending_reset = True
-        self._turn_reply = None
+        self._asked: dict[tuple[int, int], tuple[str, str]] = {}  # real time: questions in flight
         self._last_publish = 0.0
         self._next_wall: float | None = None
         self._first_publish = time.monotonic()
+        self._run_start: float | None = None  # wall time the first state went out
+        self.controllers_expired = False      # bus.controller_timeout has passed
         self.latencies: list[float] = []  # lock-step: state published -> every command of that tick in
 
-    # ------------------------------------------------------------ arbiter
-    def decide_turn(self) -> bool:
-        """Settle this tick's turn with the arbiter process; False if the node
-        is stopping before it answered (lock-step waits for the answer)."""
-        env = self.env
-        has_work, releases, requests = env.turn_inputs()
-        heard = {n: float(l.last_sim) for n, l in self.links.items()}
-        rules = self.turn_rules
-        rules.restore(env.arbiter.holder, env.arbiter.next_robot)
-        if not rules.may_change(env.t, has_work, heard, releases, requests):
-            env.settle_turn([])
-            return True
-        query = TurnQuery(env.episode, has_work, sorted(releases), sorted(requests), heard,
-                          env.arbiter.holder or "", env.arbiter.next_robot or "")
-        reply = self._ask_arbiter(query)
-        if reply is None:  # real-time and no decision yet: keep the last one
-            env.settle_turn([])
-            return not self.stopping
-        decision = decode_turn(reply)
-        env.settle_turn(decision.events, decision.holder, decision.next_robot or env.arbiter.next_robot)
-        return True
-
-    def _ask_arbiter(self, query: TurnQuery):
-        tick, t = self.env.tick, self.env.t
-
-        def ask() -> None:
-            send_frames(self.turn_rpc, encode_turn_query(query, seq=self.next_seq(), tick=tick, t_sim=t))
-
-        ask()
-        if not self.lockstep:
-            reply = None
-            while True:  # newest decision wins
-                _, msg = recv(self.turn_rpc, self.drops, "turn_rpc")
-                if msg is None:
-                    return reply
-                if msg.kind == "turn" and msg.fields["episode"] == query.episode:
-                    reply = msg
-        asked = time.monotonic()
-        while not self.stopping:
-            if self.turn_rpc in self.poll(50):
-                _, msg = recv(self.turn_rpc, self.drops, "turn_rpc")
-                if msg is not None and msg.kind == "turn" and msg.tick == tick \
-                        and msg.fields["episode"] == query.episode:
-                    return msg
-            self._service_control()
-            if time.monotonic() - asked > TURN_RETRY_S:  # arbiter restarting: ask again
-                ask()
-                asked = time.monotonic()
-        return None
+    def _expire_controllers(self) -> None:
+        """``bus.controller_timeout`` passed: every arm nobody has commanded
+        yet is absent, announced once, until a controller speaks for it."""
+        self.controllers_expired = True
+        missing = [l for l in self.links.values() if l.owner is None]
+        for link in missing:
+            link.absent = True
+        if missing:
+            log.warning("sim: no controller for %s within bus.controller_timeout = %.1f s: "
+                        "the arm holds still and its turns pass until one connects",
+                        ", ".join(repr(l.name) for l in missing), self.scenario.bus.controller_timeout)
 
     # --------------------------------------------------------------- loop
     def tick(self) -> None:
@@ -170,6 +125,8 @@ class SimNode(Node):
         self.pending_reset = False
         self._next_wall = None
         self.publish_state([])
+        if self._run_start is None:
+            self._run_start = self._last_publish
 
     def publish_state(self, events: list[dict]) -> None:
         state = self.env.world_state(events)
@@ -183,81 +140,6 @@ class SimNode(Node):
         except zmq.Again:
             pass
         self._last_publish = time.monotonic()
-
-    # ----------------------------------------------------------- commands
-    def _drain_commands(self) -> None:
-        while True:
-            identity, msg = recv(self.cmd, self.drops, "cmd", routed=True)
-            if identity is None and msg is None:
-                return
-            if msg is not None and identity is not None:
-                self._accept(identity, msg)
-            elif identity is not None:
-                send(self.cmd, "reply", "reply", identity=identity, robot=self.env.robot_names[0],
-                     fields={"ok": False, "code": "bad_message", "message": "malformed message dropped",
-                             "clamped": 0, "ack": -1})
-
-    def _reply(self, identity: bytes, robot: str, ok: bool, code: str, message: str, clamped: int, ack: int) -> None:
-        send(self.cmd, "reply", "reply", identity=identity, robot=robot, seq=self.next_seq(), tick=self.env.tick,
-             fields={"ok": ok, "code": code, "message": message, "clamped": clamped, "ack": ack}, validate=False)
-
-    def _accept(self, identity: bytes, msg) -> None:
-        if msg.kind == "hello":  # a controller announcing itself
-            return
-        if msg.kind != "cmd":
-            self.drops.record(_unexpected(msg.kind), "cmd")
-            return
-        robot = msg.robot
-        link = self.links.get(robot)
-        if link is None:
-            self._reply(identity, robot, False, "unknown_robot",
-                        f"no robot '{robot}'; robots: {', '.join(self.links)}", 0, msg.seq)
-            return
-        now = time.monotonic()
-        if link.owner is not None and link.owner != identity and now - link.last_wall < CLAIM_TIMEOUT:
-            link.counters["busy"] += 1
-            self._reply(identity, robot, False, "busy",
-                        f"robot '{robot}' already has a controller; one controller per arm", 0, msg.seq)
-            return
-        link.owner = identity
-        link.last_wall = now
-        link.absent = False
-        late = self.lockstep and 0 <= msg.tick < self.env.tick  # a tick already stepped (a re-sent state)
-        if msg.tick > self.env.tick or late:  # ahead: a late command from the previous episode
-            self._reply(identity, robot, False, "stale",
-                        f"tick {msg.tick} is not the current tick {self.env.tick}; command ignored", 0, msg.seq)
-            return
-        cmd = self._to_command(robot, msg)
-        n_clamped = 0
-        if cmd.q_target is not None:
-            arm = self.env.arms[robot]
-            clamped, _ = arm.clamp(cmd.q_target)
-            n_clamped = int(np.sum(clamped != cmd.q_target))  # for the reply; the arm counts clamped commands
-        code, ok, text = ("clamped", True, f"{n_clamped} joint target(s) clamped") if n_clamped else ("ok", True, "")
-        if self.guard.refuses(robot, cmd):
-            link.counters["refused_zone"] += 1
-            cmd = ArmCommand(q_target=self.env.arm_q(robot).copy(), gripper=cmd.gripper, turn=cmd.turn)
-            code, ok, text = "refused_zone", False, f"'{robot}' does not hold the turn; the shared zone is closed to it"
-        if cmd.turn:
-            link.pending_turn = cmd.turn
-        link.command = cmd
-        link.command_tick = msg.tick if msg.tick >= 0 else self.env.tick
-        link.last_sim = self.env.t
-        link.counters["commands"] += 1
-        self._reply(identity, robot, ok, code, text, n_clamped, msg.seq)
-
-    def _to_command(self, robot: str, msg) -> ArmCommand:
-        """The wire command as joint targets: a tool pose goes through the
-        arm's IK here, in the only process that knows the arm's joints."""
-        cmd = decode_cmd(msg)
-        if cmd.ee_pose is not None:
-            q_now = self.env.arm_q(robot)
-            q, _, _ = self.env.twin(robot).ik(cmd.ee_pose, q_now, iterations=2)
-            return ArmCommand(q_target=q, gripper=cmd.gripper, turn=cmd.turn)
-        dof = self.env.arms[robot].dof
-        if cmd.q_target.shape != (dof,):
-            cmd.q_target = np.resize(cmd.q_target, dof)  # wrong length: treated as clamped to the arm's joints
-        return cmd
 
     # --------------------------------------------------------- lock-step
     def _lockstep_tick(self) -> None:
@@ -281,6 +163,8 @@ class SimNode(Node):
                 for link in waiting:
                     link.absent = True
                     link.counters["deadline_misses"] += 1
+                if tick == 0 and self.episode_index == 0:
+                    self._expire_controllers()
                 break
         if self.stopping:
             return
@@ -302,6 +186,8 @@ class SimNode(Node):
             self._next_wall = now
         self._next_wall += dt_wall
         self._drain_commands()
+        if not self.controllers_expired and now - self._run_start > self.scenario.bus.controller_timeout:
+            self._expire_controllers()
         for link in self.links.values():
             if link.command is not None and link.command_tick < self.env.tick - 1:
                 link.counters["deadline_misses"] += 1
@@ -334,16 +220,19 @@ class SimNode(Node):
 
     def _end_episode(self) -> None:
         sc = self.scenario
+        absent = sorted(n for n, l in self.links.items() if l.owner is None and self.controllers_expired)
         summary = {"index": self.episode_index, "seed": sc.seed + self.episode_index,
-                   **self.env.episode_summary(), "bus": self.bus_counters()}
+                   **self.env.episode_summary(), "absent_controllers": absent, "bus": self.bus_counters()}
         if self.recorder is not None:
             summary["video"] = str(self.recorder.close())
             self.recorder = None
         last = self.episode_index + 1 >= sc.episodes
-        self.say("episode", fields={"index": self.episode_index, "summary": summary, "last": last})
+        if self.control is not None:
+            send_frames(self.control, encode_episode(self.episode_index, summary, last, seq=self.next_seq()))
         self.episode_index += 1
         for link in self.links.values():
             link.counters = RobotLink(link.name).counters
+            link.final_tick = self.env.tick  # its answer to this tick is not stale (obs done)
         if last:
             self.finished = True
         else:
@@ -364,7 +253,3 @@ class SimNode(Node):
         env = getattr(self, "env", None)
         if env is not None:
             env.close()
-
-
-def _unexpected(kind: str) -> MalformedMessage:
-    return MalformedMessage("kind", f"'{kind}' is not accepted on the cmd socket")

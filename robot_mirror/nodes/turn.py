@@ -5,13 +5,17 @@ robot_mirror/common/turns.py (grant in order to robots with work, release on
 request, reclaim from a holder silent longer than ``silence_timeout``) and
 answers with a ``turn`` message, which it also publishes for everyone. The
 query carries the last decided holder and turn order, so a restarted
-arbiter resumes exactly where the last one stopped.
+arbiter resumes exactly where the last one stopped. A query whose fields
+do not decode (``wire.decode_turn_query`` checks every one used here) is
+dropped and counted like any malformed message: no peer can crash the
+arbiter.
 """
 
 from __future__ import annotations
 
 import zmq
 
+from robot_mirror.bus.codec import MalformedMessage
 from robot_mirror.bus.transport import recv, send_frames
 from robot_mirror.bus.wire import TurnDecision, decode_turn_query, encode_turn
 from robot_mirror.common.turns import TurnArbiter
@@ -42,11 +46,15 @@ class TurnNode(Node):
             self._answer(identity, msg)
 
     def _answer(self, identity: bytes, msg) -> None:
-        query = decode_turn_query(msg)
+        try:
+            query = decode_turn_query(msg)
+        except MalformedMessage as err:
+            self.drops.record(err, "turn_rpc")
+            return
         arbiter = TurnArbiter(self.robots, first=self.first, silence_timeout=self.silence_timeout)
         arbiter.restore(query.holder or None, query.next_robot or None)
         has_work = {r: bool(query.has_work.get(r, False)) for r in self.robots}
-        last_heard = {r: float(v) for r, v in query.last_heard.items() if r in self.robots}
+        last_heard = {r: v for r, v in query.last_heard.items() if r in self.robots}
         events = arbiter.update(msg.t_sim, has_work, last_heard,
                                 release_requests=set(query.releases), requests=set(query.requests))
         decision = TurnDecision(query.episode, arbiter.holder or "", arbiter.next_robot or "", events)
