@@ -187,7 +187,7 @@ class SimNode(Node):
     # ----------------------------------------------------------- commands
     def _drain_commands(self) -> None:
         while True:
-            identity, msg = recv(self.cmd, self.drops, "cmd", routed=True)
+            identity, msg = self.recv_command(self.cmd)  # a cmd for another key's robot: dropped
             if identity is None and msg is None:
                 return
             if msg is not None and identity is not None:
@@ -284,6 +284,8 @@ class SimNode(Node):
                 break
         if self.stopping:
             return
+        if tick == 0 and self.episode_index == 0:  # the wait for external controllers is not episode time
+            self.env.wall_start = time.perf_counter()
         if not any(l.absent for l in self.links.values()):
             self.latencies.append(time.monotonic() - self._first_publish)
         self._step()
