@@ -66,6 +66,15 @@ def node_pids(out: Path, expected: int) -> dict[str, int]:
         time.sleep(0.05)
 
 
+def grant(out: Path, name: str):
+    """A key pair of the run's for a test client (added to RUN/keys/allowed,
+    as an operator would grant one): the ``Security`` to secure its sockets."""
+    from robot_mirror.bus.keys import Security, make_keys
+
+    make_keys(out / "keys", [name])
+    return Security(out / "keys", names=[name])
+
+
 def wait_for_tick(out: Path, min_t: float = 0.0, timeout: float = 90.0) -> dict:
     """Block until the sim publishes a state at sim time >= ``min_t``: the
     run is really under way (not merely spawned)."""
@@ -75,6 +84,7 @@ def wait_for_tick(out: Path, min_t: float = 0.0, timeout: float = 90.0) -> dict:
     ctx = zmq.Context()
     try:
         sub = ctx.socket(zmq.SUB)
+        grant(out, "test.observer").client(sub)
         sub.setsockopt(zmq.LINGER, 0)
         sub.setsockopt(zmq.SUBSCRIBE, b"state")
         sub.connect(endpoints["state"])

@@ -95,11 +95,10 @@ def make_socket(ctx: zmq.Context, kind: int, *, identity: str | None = None) -> 
     if identity is not None:
         sock.setsockopt(zmq.IDENTITY, identity.encode())
     if kind == zmq.ROUTER:
-        # No ROUTER_HANDOVER: a new connection claiming an identity in use
-        # waits until the first one is gone, instead of taking its messages.
-        # A restarted node gets its identity back once the dead process's
-        # connection has closed (the kernel closes it at exit).
-        sock.setsockopt(zmq.ROUTER_HANDOVER, 0)
+        # A restarted node reconnects under the same identity and takes over.
+        # Identities are claims, not credentials: who a peer is comes from
+        # its CURVE key (``recv_routed``'s user); ``control`` routes by key.
+        sock.setsockopt(zmq.ROUTER_HANDOVER, 1)
         sock.setsockopt(zmq.ROUTER_MANDATORY, 0)
     return sock
 

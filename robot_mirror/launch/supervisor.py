@@ -13,10 +13,11 @@ is left behind.
 
 Before any node starts it writes the run's credentials (``bus.keys``): one
 CURVE key pair per node, per external controller and for itself, in
-``RUN/keys`` (or ``bus.keys_dir``). On ``control`` a message counts only if
-its DEALER identity is the name its key was issued for, and only the sim
-may report an episode: another local process can neither speak for a node
-nor write into ``summary.json``.
+``RUN/keys`` (or ``bus.keys_dir``). On ``control`` a node is known by its key,
+not by a DEALER identity it could claim: the supervisor answers the
+connection the node's last message came on, and only the sim may report an
+episode, so another local process can neither speak for a node, take its
+messages, nor write into ``summary.json``.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class Child:
     restart_at: float | None = None
     drops: int = 0
     log_path: Path | None = None
+    route: bytes | None = None  # routing id of the connection this node's key last spoke on
 
 
 class Supervisor:
@@ -110,6 +112,7 @@ class Supervisor:
                                       stderr=subprocess.STDOUT, env=env)
         log.close()
         child.hello = False
+        child.route = None
         child.last_heard = time.monotonic()
         child.restart_at = None
 
@@ -216,8 +219,8 @@ class Supervisor:
             return
         self._last_beat = now
         for child in self.children.values():
-            if child.hello:
-                send(self.control, "heartbeat", "heartbeat", identity=child.name.encode(),
+            if child.hello and child.route is not None:
+                send(self.control, "heartbeat", "heartbeat", identity=child.route,
                      fields={"node": "supervisor", "state": "running", "drops": self.drops.total})
 
     def _loop(self) -> None:
@@ -234,12 +237,13 @@ class Supervisor:
             identity, user, msg = recv_routed(self.control, self.drops, "control")
             if identity is None and msg is None:
                 return
-            child = self.children.get(identity.decode(errors="replace")) if identity else None
-            if child is None or msg is None:
+            if msg is None:
                 continue
-            if user != child.name or (msg.kind == "episode" and child.kind != "sim"):
-                self.drops.record(IdentityMismatch(f"'{msg.kind}' as '{child.name}' from key '{user}'"), "control")
+            child = self.children.get(user) if user else None
+            if child is None or (msg.kind == "episode" and child.kind != "sim"):
+                self.drops.record(IdentityMismatch(f"'{msg.kind}' from key '{user}'"), "control")
                 continue
+            child.route = identity
             child.last_heard = time.monotonic()
             if msg.kind == "hello":
                 child.hello = True
@@ -329,8 +333,8 @@ class Supervisor:
     def _shutdown(self) -> None:
         order = sorted(self.children.values(), key=lambda c: NODE_KINDS[c.kind].stop_rank)
         for child in order:
-            if child.proc is not None and child.proc.poll() is None:
-                send(self.control, "stop", "stop", identity=child.name.encode(),
+            if child.proc is not None and child.proc.poll() is None and child.route is not None:
+                send(self.control, "stop", "stop", identity=child.route,
                      fields={"reason": self.stop_reason or "run complete"})
         deadline = time.monotonic() + STOP_GRACE
         for child in order:

@@ -133,7 +133,9 @@ class Node:
         self._started = time.monotonic()
         try:
             if self.supervised:
-                self.control = self.connected(zmq.DEALER, self.endpoints.control, identity=self.name)
+                # No claimed identity: the supervisor knows this node by its key
+                # and answers the connection its messages came on.
+                self.control = self.connected(zmq.DEALER, self.endpoints.control)
                 self.poller.register(self.control, zmq.POLLIN)
             self.setup()
             self.say("hello", fields={"node": self.name, "pid": os.getpid()})
