@@ -7,11 +7,17 @@ arm. Run it against a launched scenario whose robot has `policy: external`:
 
     robot-mirror launch launch/tower_external.yaml --out runs/ext &
     python examples/external_controller.py --robot left --endpoints runs/ext/endpoints.json
+
+It authenticates with the run's keys: by default ``keys/`` next to the
+endpoints file (``runs/ext/keys``); on another machine copy ``server.key``
+and ``controller.left.key_secret`` from there and pass ``--keys DIR``. It
+exits with status 2 (and one line) if it never gets an observation.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import sys
 import time
@@ -19,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from robot_mirror.client import Controller, ControllerError
+from robot_mirror.client import Controller
+from robot_mirror.errors import RobotMirrorError
 
 SPEED = 0.35      # m/s of the tool target
 GRIP_TICKS = 25   # ticks to close or open the gripper
@@ -96,7 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--robot", default="left")
     parser.add_argument("--endpoints", required=True, help="RUN/endpoints.json written by `robot-mirror launch`")
+    parser.add_argument("--keys", help="folder with server.key and controller.ROBOT.key_secret "
+                                       "(default: keys/ next to the endpoints file)")
     parser.add_argument("--wait", type=float, default=60.0, help="s to wait for the endpoints file")
+    parser.add_argument("--timeout", type=float, default=15.0, help="s to wait for each observation")
     args = parser.parse_args(argv)
     path = Path(args.endpoints)
     deadline = time.monotonic() + args.wait
@@ -108,13 +118,14 @@ def main(argv: list[str] | None = None) -> int:
     controller = TowerController()
     episode = None
     try:
-        with Controller(args.robot, path, timeout=15.0) as arm:
-            for obs in arm.observations():
+        with Controller(args.robot, path, timeout=args.timeout, keys_dir=args.keys) as arm:
+            first = arm.next_observation()  # none at all: an error, not a normal finish
+            for obs in itertools.chain([first], arm.observations()):
                 if obs["episode"] != episode:
                     episode, controller = obs["episode"], TowerController()
                 controller.act(arm, obs)
             print(f"external_controller: run ended; replies {arm.replies}")
-    except ControllerError as exc:
+    except RobotMirrorError as exc:
         print(f"external_controller: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -83,9 +83,7 @@ def cmd_launch(args) -> int:
     from robot_mirror.policies import check_policies
 
     if not args.inprocess:
-        from robot_mirror.bus.keys import Security
-
-        Security.for_scenario(scenario)  # refuse an unsafe bus before making anything
+        check_keys_dir(scenario)  # before anything is made
         if args.gui:
             raise RobotMirrorError("--gui is available with --inprocess")
     elif any(r.policy == "external" for r in scenario.robots):
@@ -111,6 +109,20 @@ def cmd_launch(args) -> int:
             raise partial_summary_error(exc, run_dir) from None
     print(format_summary(data, run_dir))
     return 0 if data["complete"] else 130
+
+
+def check_keys_dir(scenario) -> None:
+    """``bus.keys_dir``, if set, names a folder made by ``robot-mirror keys``
+    (the launch adds the missing per-node pairs); else the launch makes
+    fresh keys in ``RUN/keys``."""
+    keys = scenario.bus.keys_dir
+    if keys is None:
+        return
+    path = Path(keys) if Path(keys).is_absolute() else scenario.base_dir / keys
+    if not (path / "server.key_secret").is_file():
+        raise RobotMirrorError(f"{scenario.source}: bus.keys_dir = '{keys}': no server key there "
+                               "(make the folder with `robot-mirror keys DIR`, or leave bus.keys_dir unset: "
+                               "every launch makes its own keys in RUN/keys)")
 
 
 def partial_summary_error(exc: RobotMirrorError, run_dir: Path) -> RobotMirrorError:
@@ -153,9 +165,17 @@ def _add_node(sub) -> None:
     p.add_argument("--endpoints-file", help="file with that JSON map (e.g. RUN/endpoints.json)")
     p.add_argument("--robot", help="robot name (policy nodes)")
     p.add_argument("--name", help="node name on the control channel")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a scenario value, as for launch")
+    p.add_argument("--keys", metavar="DIR",
+                   help="the run's CURVE keys: server.key and this node's own NAME.key_secret "
+                        "(default: the keys/ folder next to --endpoints-file, if any)")
+    p.add_argument("--policy", metavar="NAME",
+                   help="policy nodes: run this policy for --robot instead of the scenario's (needed when the "
+                        "scenario says 'external'; without it such a node runs the task's expert)")
     p.add_argument("--unsupervised", action="store_true",
-                   help="no supervisor: no control channel, no heartbeats (e.g. a node on another machine)")
+                   help="no supervisor: no control channel, no heartbeats (e.g. a node on another machine); "
+                        "a policy or perception node exits once the run has ended")
     p.add_argument("--record", metavar="DIR", help="sim node: write a video per episode into DIR")
     p.set_defaults(func=cmd_node)
 
@@ -163,22 +183,60 @@ def _add_node(sub) -> None:
 def cmd_node(args) -> int:
     import logging
 
+    from robot_mirror.bus.keys import check_endpoints
     from robot_mirror.bus.transport import Endpoints
-    from robot_mirror.config.scenario import load_scenario
     from robot_mirror.nodes import NODE_KINDS, node_name
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    scenario = load_scenario(args.scenario, args.overrides)
     if bool(args.endpoints) == bool(args.endpoints_file):
         raise RobotMirrorError("node: give exactly one of --endpoints JSON or --endpoints-file PATH")
     endpoints = Endpoints.from_json(args.endpoints) if args.endpoints else Endpoints.load(args.endpoints_file)
     kind = NODE_KINDS[args.kind]
+    scenario = load_node_scenario(args, kind.per_robot)
     options = {option: getattr(args, option) for option in kind.options}
-    if kind.per_robot and args.robot not in scenario.robot_names:
-        raise RobotMirrorError(f"node {args.kind}: --robot {args.robot!r} is not one of {scenario.robot_names}")
+    keys = node_keys(args, scenario)
+    if keys is None:
+        check_endpoints(endpoints, f"node {args.kind}")
     name = args.name or node_name(args.kind, args.robot if kind.per_robot else None)
-    node = kind.load()(scenario, endpoints, name=name, supervised=not args.unsupervised, **options)
+    node = kind.load()(scenario, endpoints, name=name, supervised=not args.unsupervised, keys_dir=keys, **options)
     return node.run()
+
+
+def load_node_scenario(args, per_robot: bool):
+    """The scenario as this node runs it: a policy node for a robot the
+    scenario drives from outside (``policy: external``, e.g. the run's own
+    tower_external.yaml on the remote machine) runs ``--policy`` or, without
+    it, the task's scripted expert, said in one line."""
+    from robot_mirror.config.scenario import load_scenario
+
+    scenario = load_scenario(args.scenario, args.overrides)
+    if args.policy is not None and not per_robot:
+        raise RobotMirrorError(f"node {args.kind}: --policy is for policy nodes")
+    if not per_robot:
+        return scenario
+    if args.robot not in scenario.robot_names:
+        raise RobotMirrorError(f"node {args.kind}: --robot {args.robot!r} is not one of {scenario.robot_names}")
+    policy = args.policy
+    if policy is None and scenario.robot(args.robot).policy == "external":
+        policy = "expert"
+        print(f"node {args.kind}: robots.{args.robot}.policy is 'external' in {scenario.source}; "
+              "running 'expert' (choose with --policy NAME)", file=sys.stderr, flush=True)
+    if policy is None:
+        return scenario
+    return load_scenario(args.scenario, [*args.overrides, f"robots.{args.robot}.policy={policy}"])
+
+
+def node_keys(args, scenario) -> Path | None:
+    """``--keys``; else ``keys/`` beside ``--endpoints-file`` (a run folder);
+    else ``bus.keys_dir``; else None (loopback only)."""
+    if args.keys:
+        return Path(args.keys)
+    if args.endpoints_file and (Path(args.endpoints_file).parent / "keys").is_dir():
+        return Path(args.endpoints_file).parent / "keys"
+    keys = scenario.bus.keys_dir
+    if keys is None:
+        return None
+    return Path(keys) if Path(keys).is_absolute() else scenario.base_dir / keys
 
 
 def _add_demos(sub) -> None:
@@ -266,8 +324,11 @@ def cmd_evaluate(args) -> int:
 
 
 def _add_keys(sub) -> None:
-    p = sub.add_parser("keys", help="make CURVE key pairs for a bus bound beyond loopback")
+    p = sub.add_parser("keys", help="make a CURVE key folder to reuse across runs (each launch otherwise "
+                                     "makes its own in RUN/keys)")
     p.add_argument("folder")
+    p.add_argument("--client", action="append", default=[], metavar="NAME",
+                   help="also make a client pair NAME (e.g. controller.left); the launch adds its nodes' pairs")
     p.set_defaults(func=cmd_keys)
 
 
@@ -275,9 +336,10 @@ def cmd_keys(args) -> int:
     from robot_mirror.bus.keys import make_keys
 
     check_output(args.folder, "keys", folder=True)
-    for path in make_keys(args.folder):
+    for path in make_keys(args.folder, args.client):
         print(path)
-    print(f"set bus.keys_dir: {args.folder} in the scenario (and bus.interface to the address to bind)")
+    print(f"set bus.keys_dir: {args.folder} in the scenario; give a remote process server.key and its own "
+          "NAME.key_secret; remove allowed/NAME.key to revoke NAME")
     return 0
 
 

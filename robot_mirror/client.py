@@ -9,7 +9,9 @@
 Every call has a timeout; nothing blocks forever. The wire format is in
 docs/protocol.md, so a controller in another language does the same thing:
 a DEALER socket to ``cmd`` sending ``cmd`` messages, a SUB socket on ``obs``
-subscribed to ``obs.<robot>``.
+subscribed to ``obs.<robot>``, both CURVE clients with the run's public
+``server.key`` and the controller's own pair ``controller.<robot>.key_secret``
+(both in ``RUN/keys``, found next to ``endpoints.json`` by default).
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ class Controller:
         self.robot = robot
         self.endpoints = endpoints if isinstance(endpoints, Endpoints) else Endpoints.load(endpoints)
         self.timeout = timeout
+        if keys_dir is None and not isinstance(endpoints, Endpoints) and (Path(endpoints).parent / "keys").is_dir():
+            keys_dir = Path(endpoints).parent / "keys"  # a run folder: RUN/endpoints.json, RUN/keys
         self.keys_dir = keys_dir
         self.ctx: zmq.Context | None = None
         self.drops = DropCounter()
@@ -54,7 +58,9 @@ class Controller:
 
     # ----------------------------------------------------------- connect
     def connect(self) -> "Controller":
-        security = Security(Path(self.keys_dir)) if self.keys_dir else Security(None)
+        security = Security(self.keys_dir, names=[f"controller.{self.robot}"])
+        if security.enabled:
+            security.own_key()  # a missing key is one line now, not a silent refusal later
         self.ctx = zmq.Context()
         self.cmd = make_socket(self.ctx, zmq.DEALER, identity=f"controller.{self.robot}.{uuid.uuid4().hex[:8]}")
         security.client(self.cmd)
@@ -85,7 +91,7 @@ class Controller:
             if remaining <= 0:
                 raise ControllerError(f"no observation for robot '{self.robot}' within "
                                       f"{self.timeout if timeout is None else timeout:.1f} s "
-                                      f"(is the run started? obs endpoint {self.endpoints.obs})")
+                                      f"(obs endpoint {self.endpoints.obs}): {self._likely_cause()}")
             if not self.obs.poll(int(min(remaining, 0.1) * 1000) + 1):
                 self._drain_replies()
                 continue
@@ -151,7 +157,14 @@ class Controller:
                 reply = self._drain_replies()
                 if reply is not None and reply.fields["ack"] == self._seq:
                     return reply
-        raise ControllerError(f"no reply from the sim within {wait:.1f} s ({self.endpoints.cmd})")
+        raise ControllerError(f"no reply from the sim within {wait:.1f} s ({self.endpoints.cmd}): "
+                              f"{self._likely_cause()}")
+
+    def _likely_cause(self) -> str:
+        """A refused CURVE handshake looks exactly like an absent run: name both."""
+        if self.keys_dir is None:
+            return "is the run started? This controller has no keys: pass the run's keys (RUN/keys)"
+        return f"is the run started, and are {self.keys_dir}'s keys this run's?"
 
     def _drain_replies(self) -> Message | None:
         latest = None

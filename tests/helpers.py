@@ -40,6 +40,9 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> s
     return line
 
 
+FAST = ["--set", "task.blocks=2"]  # a short tower: 2 blocks
+
+
 def launch(out: Path, *args: str, quiet: bool = True) -> subprocess.Popen:
     """``robot-mirror launch ARGS --out OUT`` in a child process (not waited for)."""
     return subprocess.Popen([sys.executable, "-m", "robot_mirror", "launch", *args, "--out", str(out),
@@ -66,6 +69,28 @@ def node_pids(out: Path, expected: int) -> dict[str, int]:
         time.sleep(0.05)
 
 
+def grant(out: Path, name: str):
+    """A key pair of the run's for a test client (added to RUN/keys/allowed,
+    as an operator would grant one): the ``Security`` to secure its sockets."""
+    from robot_mirror.bus.keys import Security, make_keys
+
+    make_keys(out / "keys", [name])
+    return Security(out / "keys", names=[name])
+
+
+def raw_curve(sock, run_dir: Path, name: str):
+    """Give a raw pyzmq client socket the run's CURVE credentials for key
+    ``name`` (e.g. ``controller.left``), read straight from RUN/keys with
+    pyzmq (no project code, as a controller in another language would)."""
+    import zmq.auth
+
+    keys = Path(run_dir) / "keys"
+    server_public, _ = zmq.auth.load_certificate(str(wait_for(keys / "server.key")))
+    public, secret = zmq.auth.load_certificate(str(wait_for(keys / f"{name}.key_secret")))
+    sock.curve_serverkey, sock.curve_publickey, sock.curve_secretkey = server_public, public, secret
+    return sock
+
+
 def wait_for_tick(out: Path, min_t: float = 0.0, timeout: float = 90.0) -> dict:
     """Block until the sim publishes a state at sim time >= ``min_t``: the
     run is really under way (not merely spawned)."""
@@ -75,6 +100,7 @@ def wait_for_tick(out: Path, min_t: float = 0.0, timeout: float = 90.0) -> dict:
     ctx = zmq.Context()
     try:
         sub = ctx.socket(zmq.SUB)
+        grant(out, "test.observer").client(sub)
         sub.setsockopt(zmq.LINGER, 0)
         sub.setsockopt(zmq.SUBSCRIBE, b"state")
         sub.connect(endpoints["state"])

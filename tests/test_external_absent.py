@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_multiprocess import finish, launch
+from tests.helpers import finish, launch
 
 pytestmark = pytest.mark.multiprocess
 

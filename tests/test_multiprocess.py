@@ -24,11 +24,11 @@ import zmq
 from robot_mirror.bus.codec import encode
 from robot_mirror.client import Controller
 from robot_mirror.config.scenario import load_scenario
-from tests.helpers import ROOT, finish, launch, node_pids, wait_for, wait_for_tick
+from robot_mirror.bus.keys import Security
+from tests.helpers import FAST, ROOT, finish, grant, launch, node_pids, wait_for, wait_for_tick
 
 pytestmark = pytest.mark.multiprocess
 
-FAST = ["--set", "task.blocks=2"]
 
 
 def comparable(episode: dict) -> dict:
@@ -104,9 +104,12 @@ def test_malformed_frames_on_every_socket_crash_nothing(tmp_path: Path) -> None:
     ctx = zmq.Context()
     sockets = []  # keep every socket alive until its junk is out (LINGER 0 drops queued messages)
     try:
-        for name in ("cmd", "turn_rpc", "control"):  # the bound ROUTER sockets
+        # The bound ROUTER sockets, with keys the run admits there (CURVE
+        # refuses keyless junk before any node sees it: tests/test_security.py).
+        for name, key in (("cmd", "test.fuzz"), ("turn_rpc", "sim"), ("control", "test.fuzz")):
             sock = ctx.socket(zmq.DEALER)
             sock.setsockopt(zmq.LINGER, 0)
+            (grant(out, key) if key != "sim" else Security(out / "keys", names=["sim"])).client(sock)
             sock.connect(endpoints[name])
             sockets.append(sock)
             for _ in range(60):

@@ -25,7 +25,7 @@ from robot_mirror.nodes.sim_turns import fold_decisions
 from robot_mirror.bus.wire import TurnDecision
 from robot_mirror.common.turns import TurnEvent
 from tests.conftest import ROOT
-from tests.test_multiprocess import FAST, finish, launch, wait_for
+from tests.helpers import FAST, finish, launch, raw_curve, wait_for
 
 
 # ------------------------------------------------------------ raw wire
@@ -53,12 +53,12 @@ def parse(frames: list[bytes]) -> tuple[dict, dict]:
 class RawController:
     """A controller for ``left`` built from the protocol document alone."""
 
-    def __init__(self, endpoints: dict) -> None:
+    def __init__(self, endpoints: dict, run_dir) -> None:
         self.ctx = zmq.Context()
-        self.cmd = self.ctx.socket(zmq.DEALER)
+        self.cmd = raw_curve(self.ctx.socket(zmq.DEALER), run_dir, "controller.left")
         self.cmd.setsockopt(zmq.LINGER, 0)
         self.cmd.connect(endpoints["cmd"])
-        self.obs = self.ctx.socket(zmq.SUB)
+        self.obs = raw_curve(self.ctx.socket(zmq.SUB), run_dir, "controller.left")
         self.obs.setsockopt(zmq.LINGER, 0)
         self.obs.setsockopt(zmq.SUBSCRIBE, b"obs.left")
         self.obs.connect(endpoints["obs"])
@@ -142,8 +142,10 @@ def test_hostile_commands_and_queries_get_named_answers_and_crash_nothing(tmp_pa
     proc = launch(out, "launch/tower_external.yaml", *FAST, "--episodes", "2", "--set", "task.first=right",
                   "--set", "task.time_limit=5", "--set", "bus.controller_timeout=60")
     endpoints = json.loads(wait_for(out / "endpoints.json").read_text())
-    arm = RawController(endpoints)
-    rpc = arm.ctx.socket(zmq.DEALER)
+    arm = RawController(endpoints, out)
+    # A bad turn_query can only come from a holder of the sim's key (only it
+    # reaches turn_rpc): the arbiter must survive even that.
+    rpc = raw_curve(arm.ctx.socket(zmq.DEALER), out, "sim")
     rpc.setsockopt(zmq.LINGER, 0)
     rpc.connect(endpoints["turn_rpc"])
     try:
@@ -207,7 +209,7 @@ def test_realtime_turn_events_are_not_duplicated(tmp_path: Path) -> None:
     ctx = zmq.Context()
     events = []
     try:
-        sub = ctx.socket(zmq.SUB)
+        sub = raw_curve(ctx.socket(zmq.SUB), out, "supervisor")
         sub.setsockopt(zmq.LINGER, 0)
         sub.setsockopt(zmq.SUBSCRIBE, b"state")
         sub.connect(endpoints["state"])

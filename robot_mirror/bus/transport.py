@@ -24,6 +24,7 @@ from pathlib import Path
 import zmq
 
 from robot_mirror.bus.codec import DropCounter, Message, decode_or_drop, encode
+from robot_mirror.bus.keys import user_id
 from robot_mirror.errors import RobotMirrorError
 
 LOOPBACK = "127.0.0.1"
@@ -95,6 +96,8 @@ def make_socket(ctx: zmq.Context, kind: int, *, identity: str | None = None) -> 
         sock.setsockopt(zmq.IDENTITY, identity.encode())
     if kind == zmq.ROUTER:
         # A restarted node reconnects under the same identity and takes over.
+        # Identities are claims, not credentials: who a peer is comes from
+        # its CURVE key (``recv_routed``'s user); ``control`` routes by key.
         sock.setsockopt(zmq.ROUTER_HANDOVER, 1)
         sock.setsockopt(zmq.ROUTER_MANDATORY, 0)
     return sock
@@ -126,17 +129,26 @@ def recv(sock: zmq.Socket, drops: DropCounter, source: str, *, routed: bool = Fa
          ) -> tuple[bytes | None, Message | None]:
     """Receive one waiting message without blocking; malformed ones are
     dropped and counted. Returns ``(identity, message)``."""
+    identity, _, msg = recv_routed(sock, drops, source, routed=routed)
+    return identity, msg
+
+
+def recv_routed(sock: zmq.Socket, drops: DropCounter, source: str, *, routed: bool = True
+                ) -> tuple[bytes | None, str | None, Message | None]:
+    """:func:`recv` plus the name of the CURVE key the message came with
+    (``bus.keys.user_id``; None on a bus without keys): ``(identity, user, message)``."""
     try:
         frames = sock.recv_multipart(flags=zmq.NOBLOCK, copy=False)
     except zmq.Again:
-        return None, None
+        return None, None, None
+    user = user_id(frames[0])
     identity = None
     if routed:
         if len(frames) < 2:
             drops.record(_short_frames(), source)
-            return None, None
+            return None, None, None
         identity, frames = frames[0].bytes, frames[1:]
-    return identity, decode_or_drop(frames, drops, source)
+    return identity, user, decode_or_drop(frames, drops, source)
 
 
 def _short_frames():

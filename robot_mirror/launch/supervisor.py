@@ -10,6 +10,14 @@ reports into ``summary.json``. A crashed sim ends the run with one clear
 line and a partial summary. Ctrl-C / SIGTERM: stop policies, perception,
 turn, then the sim; whatever does not exit in time is killed; no process
 is left behind.
+
+Before any node starts it writes the run's credentials (``bus.keys``): one
+CURVE key pair per node, per external controller and for itself, in
+``RUN/keys`` (or ``bus.keys_dir``). On ``control`` a node is known by its key,
+not by a DEALER identity it could claim: the supervisor answers the
+connection the node's last message came on, and only the sim may report an
+episode, so another local process can neither speak for a node, take its
+messages, nor write into ``summary.json``.
 """
 
 from __future__ import annotations
@@ -25,12 +33,13 @@ from pathlib import Path
 import zmq
 
 from robot_mirror.bus.codec import DropCounter
-from robot_mirror.bus.transport import Endpoints, bind, make_socket, recv, send
+from robot_mirror.bus.keys import Security, make_keys
+from robot_mirror.bus.transport import Endpoints, bind, make_socket, recv, recv_routed, send
 from robot_mirror.bus.wire import MalformedMessage, decode_episode
 from robot_mirror.errors import RobotMirrorError
 from robot_mirror.config.scenario import RestartPolicy, Scenario
 from robot_mirror.nodes import NODE_KINDS, node_name
-from robot_mirror.nodes.base import HEARTBEAT_INTERVAL, LIVENESS
+from robot_mirror.nodes.base import HEARTBEAT_INTERVAL, LIVENESS, IdentityMismatch
 from robot_mirror.launch.progress import ProgressLine
 from robot_mirror.launch.summary import RunSummary, episode_line
 
@@ -51,6 +60,7 @@ class Child:
     restart_at: float | None = None
     drops: int = 0
     log_path: Path | None = None
+    route: bytes | None = None  # routing id of the connection this node's key last spoke on
 
 
 class Supervisor:
@@ -84,7 +94,7 @@ class Supervisor:
 
     def _command(self, child: Child) -> list[str]:
         cmd = [sys.executable, "-m", "robot_mirror", "node", child.kind, "--scenario", self.scenario_path,
-               "--endpoints", self.endpoints.to_json(), "--name", child.name]
+               "--endpoints", self.endpoints.to_json(), "--name", child.name, "--keys", str(self.keys_dir)]
         options = {"robot": child.robot, "record": str(self.run_dir) if self.record else None}
         for option in NODE_KINDS[child.kind].options:
             if options[option]:
@@ -103,6 +113,7 @@ class Supervisor:
                                       stderr=subprocess.STDOUT, env=env)
         log.close()
         child.hello = False
+        child.route = None
         child.last_heard = time.monotonic()
         child.restart_at = None
 
@@ -124,15 +135,30 @@ class Supervisor:
         return lines[-1] if lines else ""
 
     # --------------------------------------------------------------- run
+    def keys_folder(self) -> Path:
+        """``bus.keys_dir`` (relative to the scenario) if set, else ``RUN/keys``."""
+        keys = self.scenario.bus.keys_dir
+        if keys is None:
+            return self.run_dir / "keys"
+        keys = Path(keys)
+        return keys if keys.is_absolute() else self.scenario.base_dir / keys
+
+    def make_credentials(self) -> None:
+        """One key pair per node, per external controller and for the supervisor;
+        written before endpoints.json, so a controller that sees the endpoints finds its key."""
+        self.keys_dir = self.keys_folder()
+        external = [f"controller.{r.name}" for r in self.scenario.robots if r.policy == "external"]
+        make_keys(self.keys_dir, [*self.children, "supervisor", *external])
+        self.security = Security(self.keys_dir, names=["supervisor"])
+
     def run(self) -> dict:
         sc = self.scenario
-        from robot_mirror.bus.keys import Security
-
-        self.security = Security.for_scenario(sc)
+        self._plan()
+        self.make_credentials()
         self.endpoints = Endpoints.allocate(sc.bus.interface)
         self.endpoints.save(self.run_dir / "endpoints.json")
         self.control = make_socket(self.ctx, zmq.ROUTER)
-        self.security.server(self.control)
+        self.security.server(self.control, "control")
         bind(self.control, self.endpoints.control, "control")
         self.state_sub = make_socket(self.ctx, zmq.SUB)
         self.state_sub.setsockopt(zmq.SUBSCRIBE, b"state")
@@ -140,7 +166,6 @@ class Supervisor:
         self.security.client(self.state_sub)
         self.state_sub.connect(self.endpoints.state)
         self.summary = RunSummary(self.run_dir, sc, "multiprocess", self.overrides)
-        self._plan()
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
             for child in self.children.values():
@@ -195,8 +220,8 @@ class Supervisor:
             return
         self._last_beat = now
         for child in self.children.values():
-            if child.hello:
-                send(self.control, "heartbeat", "heartbeat", identity=child.name.encode(),
+            if child.hello and child.route is not None:
+                send(self.control, "heartbeat", "heartbeat", identity=child.route,
                      fields={"node": "supervisor", "state": "running", "drops": self.drops.total})
 
     def _loop(self) -> None:
@@ -210,12 +235,16 @@ class Supervisor:
         if not self.control.poll(timeout_ms):
             return
         while True:
-            identity, msg = recv(self.control, self.drops, "control", routed=True)
+            identity, user, msg = recv_routed(self.control, self.drops, "control")
             if identity is None and msg is None:
                 return
-            child = self.children.get(identity.decode(errors="replace")) if identity else None
-            if child is None or msg is None:
+            if msg is None:
                 continue
+            child = self.children.get(user) if user else None
+            if child is None or (msg.kind == "episode" and child.kind != "sim"):
+                self.drops.record(IdentityMismatch(f"'{msg.kind}' from key '{user}'"), "control")
+                continue
+            child.route = identity
             child.last_heard = time.monotonic()
             if msg.kind == "hello":
                 child.hello = True
@@ -238,10 +267,22 @@ class Supervisor:
         self.progress.clear()
         if not self.quiet:
             print(episode_line(episode), flush=True)
+        self._name_silent_controllers(episode)
         if msg.fields["last"]:
             self.summary.finish(True)
             self.stopping = True
             self.stop_reason = None
+
+    def _name_silent_controllers(self, episode: dict) -> None:
+        """An external arm that sent no command all episode: say which, and
+        the likely cause (a refused connection is silent on both sides)."""
+        robots = (episode.get("bus") or {}).get("robots") or {}
+        for robot in (r.name for r in self.scenario.robots if r.policy == "external"):
+            if (robots.get(robot) or {}).get("commands", 0) == 0:
+                self.progress.clear()
+                print(f"no command from the external controller of '{robot}' in episode {episode.get('index')}: "
+                      f"is it running, with the run's keys ({self.keys_dir}/server.key and "
+                      f"controller.{robot}.key_secret)?", file=sys.stderr, flush=True)
 
     def _watch(self, now: float) -> None:
         for child in self.children.values():
@@ -297,8 +338,8 @@ class Supervisor:
     def _shutdown(self) -> None:
         order = sorted(self.children.values(), key=lambda c: NODE_KINDS[c.kind].stop_rank)
         for child in order:
-            if child.proc is not None and child.proc.poll() is None:
-                send(self.control, "stop", "stop", identity=child.name.encode(),
+            if child.proc is not None and child.proc.poll() is None and child.route is not None:
+                send(self.control, "stop", "stop", identity=child.route,
                      fields={"reason": self.stop_reason or "run complete"})
         deadline = time.monotonic() + STOP_GRACE
         for child in order:

@@ -19,6 +19,7 @@ from robot_mirror.nodes.base import Node
 
 class PerceptionNode(Node):
     kind = "perception"
+    exits_when_idle = True  # fed every tick: unsupervised, it exits when the run has ended
 
     def setup(self) -> None:
         self.sub = self.connected(zmq.SUB, self.endpoints.state, subscribe=b"state")

@@ -19,6 +19,7 @@ from robot_mirror.policies import check_policies, make_policy
 
 class PolicyNode(Node):
     kind = "policy"
+    exits_when_idle = True  # fed every tick: unsupervised, it exits when the run has ended
 
     def __init__(self, *args, robot: str, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -168,6 +168,8 @@ class SimNode(CommandDesk, TurnClient, Node):
                 break
         if self.stopping:
             return
+        if tick == 0 and self.episode_index == 0:  # the wait for external controllers is not episode time
+            self.env.wall_start = time.perf_counter()
         if not any(l.absent for l in self.links.values()):
             self.latencies.append(time.monotonic() - self._first_publish)
         self._step()
