@@ -68,7 +68,7 @@ class Node:
         """A socket this node binds (secured when the bus is)."""
         sock = make_socket(self.ctx, kind)
         self.security.server(sock)
-        bind(sock, endpoint, what)
+        bind(sock, endpoint, what, self.drops)
         return sock
 
     def connected(self, kind: int, endpoint: str, identity: str | None = None,
