@@ -222,6 +222,9 @@ class Supervisor:
             if identity is None and msg is None:
                 return
             child = self.children.get(identity.decode(errors="replace")) if identity else None
+            if child is None and msg is not None:
+                self.drops.count("unknown_sender", f"'{msg.kind}' from an identity that is no node of this run",
+                                 "control")
             if child is None or msg is None:
                 continue
             child.last_heard = time.monotonic()
