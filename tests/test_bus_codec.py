@@ -6,7 +6,6 @@ opens sockets (tcp on 127.0.0.1, random port, linger 0).
 
 from __future__ import annotations
 
-import copy
 import json
 import dataclasses
 import logging

@@ -21,7 +21,7 @@ import math
 import re
 import sys
 import time
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import msgpack
 import numpy as np

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, Tuple
 
 logger = logging.getLogger("robot_mirror.bus")
 
@@ -40,7 +40,11 @@ class DropCounter:
 
     def record(self, err: BaseException, source: str = "") -> None:
         """Count one dropped message and maybe log one line about it."""
-        reason = getattr(err, "reason", None) or type(err).__name__
+        self.count(getattr(err, "reason", None) or type(err).__name__, str(err), source)
+
+    def count(self, reason: str, detail: str, source: str = "") -> None:
+        """Count one drop of ``reason`` (also what no decoder saw, e.g. a
+        refused handshake) and maybe log one line about it."""
         with self._lock:
             self._counts[reason] = self._counts.get(reason, 0) + 1
             pending = self._unlogged.get(reason, 0) + 1
@@ -55,7 +59,7 @@ class DropCounter:
         where = f" from {_one_line(source)}" if source else ""
         logger.warning(
             "dropped bus message%s: %s (%d since last report, %d total for %s)",
-            where, _one_line(str(err)), pending, total, reason,
+            where, _one_line(detail), pending, total, reason,
         )
 
     @property
@@ -74,3 +78,12 @@ class DropCounter:
         """JSON-ready snapshot, e.g. for a run summary or a heartbeat."""
         by_reason = self.by_reason
         return {"total": sum(by_reason.values()), "by_reason": by_reason}
+
+    def since(self, mark: Dict[str, int]) -> Tuple[Dict[str, Any], Dict[str, int]]:
+        """Like :meth:`as_dict`, counting only drops after ``mark`` (what an
+        earlier call returned second, ``{}`` at first): per-episode counts from
+        a run-long counter. Returns ``(counts, new mark)``, read at one instant
+        so that no drop falls in two periods or none."""
+        now = self.by_reason
+        by_reason = {r: n - mark.get(r, 0) for r, n in now.items() if n > mark.get(r, 0)}
+        return {"total": sum(by_reason.values()), "by_reason": by_reason}, now

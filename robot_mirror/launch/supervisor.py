@@ -34,7 +34,7 @@ import zmq
 
 from robot_mirror.bus.codec import DropCounter
 from robot_mirror.bus.keys import Security, make_keys
-from robot_mirror.bus.transport import Endpoints, bind, make_socket, recv, recv_routed, send
+from robot_mirror.bus.transport import Endpoints, bind, make_socket, recv_latest, recv_routed, send
 from robot_mirror.bus.wire import MalformedMessage, decode_episode
 from robot_mirror.errors import RobotMirrorError
 from robot_mirror.config.scenario import RestartPolicy, Scenario
@@ -58,7 +58,8 @@ class Child:
     last_heard: float = 0.0
     hello: bool = False
     restart_at: float | None = None
-    drops: int = 0
+    drops: int = 0         # as the current process's last heartbeat said
+    drops_before: int = 0  # dropped by the earlier processes of this node (restarts)
     log_path: Path | None = None
     route: bytes | None = None  # routing id of the connection this node's key last spoke on
 
@@ -81,6 +82,7 @@ class Supervisor:
         self.security = None
         self._live: dict = {}
         self._last_beat = 0.0
+        self._drops_mark: dict[str, int] = {}
 
     # ------------------------------------------------------------- start
     def _plan(self) -> None:
@@ -112,6 +114,7 @@ class Supervisor:
         child.proc = subprocess.Popen(self._command(child), stdin=subprocess.DEVNULL, stdout=log,
                                       stderr=subprocess.STDOUT, env=env)
         log.close()
+        child.drops_before, child.drops = child.drops_before + child.drops, 0
         child.hello = False
         child.route = None
         child.last_heard = time.monotonic()
@@ -159,12 +162,8 @@ class Supervisor:
         self.endpoints.save(self.run_dir / "endpoints.json")
         self.control = make_socket(self.ctx, zmq.ROUTER)
         self.security.server(self.control, "control")
-        bind(self.control, self.endpoints.control, "control")
-        self.state_sub = make_socket(self.ctx, zmq.SUB)
-        self.state_sub.setsockopt(zmq.SUBSCRIBE, b"state")
-        self.state_sub.setsockopt(zmq.CONFLATE, 1)
-        self.security.client(self.state_sub)
-        self.state_sub.connect(self.endpoints.state)
+        bind(self.control, self.endpoints.control, "control", self.drops)
+        self.state_sub = self._state_subscriber()
         self.summary = RunSummary(self.run_dir, sc, "multiprocess", self.overrides)
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
@@ -185,6 +184,16 @@ class Supervisor:
                 self.security.close()
             self.ctx.destroy(linger=0)
         return self.summary.data
+
+    def _state_subscriber(self) -> zmq.Socket:
+        """The progress line's view of the sim. Not CONFLATE: it keeps one
+        *frame*, which breaks multipart messages (none arrives whole);
+        :meth:`_show_progress` drains to the newest state instead."""
+        sock = make_socket(self.ctx, zmq.SUB)
+        sock.setsockopt(zmq.SUBSCRIBE, b"state")
+        self.security.client(sock)
+        sock.connect(self.endpoints.state)
+        return sock
 
     def _on_signal(self, signum, frame) -> None:
         self.stopping = True
@@ -261,8 +270,11 @@ class Supervisor:
             self.drops.record(err, "control")
             return
         episode["restarts"] = {c.name: c.restarts for c in self.children.values() if c.restarts}
-        episode["dropped_messages_by_node"] = {
-            **{c.name: c.drops for c in self.children.values()}, "supervisor": self.drops.total}
+        # Heartbeats carry each node's run total: the episode gets the change
+        # since the last episode ended (as of the latest heartbeats).
+        totals = self._drop_totals()
+        episode["dropped_messages_by_node"] = {n: v - self._drops_mark.get(n, 0) for n, v in totals.items()}
+        self._drops_mark = totals
         self.summary.add(episode)
         self.progress.clear()
         if not self.quiet:
@@ -283,6 +295,11 @@ class Supervisor:
                 print(f"no command from the external controller of '{robot}' in episode {episode.get('index')}: "
                       f"is it running, with the run's keys ({self.keys_dir}/server.key and "
                       f"controller.{robot}.key_secret)?", file=sys.stderr, flush=True)
+
+    def _drop_totals(self) -> dict[str, int]:
+        """Messages each node dropped in the run so far, restarts included."""
+        return {**{c.name: c.drops_before + c.drops for c in self.children.values()},
+                "supervisor": self.drops.total}
 
     def _watch(self, now: float) -> None:
         for child in self.children.values():
@@ -317,8 +334,8 @@ class Supervisor:
         """Live line: episode, turn number, who holds the turn, real-time factor."""
         if self.quiet or not self.progress.live:
             return
-        _, msg = recv(self.state_sub, self.drops, "state")
-        if msg is None or msg.kind != "state":
+        msg = recv_latest(self.state_sub, self.drops, "state", "state")
+        if msg is None:
             return
         episode, holder = msg.fields["episode"], msg.fields["holder"]
         now = time.monotonic()
@@ -358,8 +375,7 @@ class Supervisor:
             self._receive(100)
         except RobotMirrorError:
             pass
-        self.summary.data["dropped_messages_by_node"] = {
-            **{c.name: c.drops for c in self.children.values()}, "supervisor": self.drops.total}
+        self.summary.data["dropped_messages_by_node"] = self._drop_totals()
         self.summary.data["restarts"] = {c.name: c.restarts for c in self.children.values()}
         self.summary.save()
         if not self.summary.data["complete"]:

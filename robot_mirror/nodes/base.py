@@ -96,7 +96,7 @@ class Node:
         """A socket this node binds (secured when the bus is; ``what`` is its ZAP domain)."""
         sock = make_socket(self.ctx, kind)
         self.security.server(sock, what)
-        bind(sock, endpoint, what)
+        bind(sock, endpoint, what, self.drops)
         return sock
 
     def key_may_command(self, first_frame, msg) -> bool:

@@ -32,7 +32,7 @@ import time
 import numpy as np
 import zmq
 
-from robot_mirror.bus.transport import send_frames
+from robot_mirror.bus.transport import endpoint_counts, send_frames
 from robot_mirror.bus.wire import encode_episode, encode_state
 from robot_mirror.common.commands import ArmCommand
 from robot_mirror.common.turns import TurnArbiter
@@ -241,11 +241,19 @@ class SimNode(CommandDesk, TurnClient, Node):
             self.pending_reset = True
 
     def bus_counters(self) -> dict:
+        """This episode's bus figures: every count covers this episode only
+        (drops since the last episode ended; connections at the sim's two
+        endpoints, see transport.EndpointWatch)."""
         lat = np.asarray(self.latencies[1:]) * 1000.0  # tick 0 includes start-up
         self.latencies = []
+        dropped, self._drops_mark = self.drops.since(getattr(self, "_drops_mark", {}))
+        ends = {what: endpoint_counts(sock) for what, sock in (("state", self.pub), ("cmd", self.cmd))}
+        ends_mark, self._ends_mark = getattr(self, "_ends_mark", {}), ends
         return {
             "robots": {n: dict(l.counters) for n, l in self.links.items()},
-            "dropped_messages": self.drops.as_dict(),
+            "dropped_messages": dropped,
+            "endpoints": {what: {k: v - ends_mark.get(what, {}).get(k, 0) for k, v in counts.items()}
+                          for what, counts in ends.items() if counts is not None},
             "tick_latency_ms": {"p50": round(float(np.percentile(lat, 50)), 3),
                                 "p99": round(float(np.percentile(lat, 99)), 3), "ticks": int(lat.size)}
             if lat.size else None,
