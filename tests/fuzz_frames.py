@@ -19,6 +19,8 @@ from pathlib import Path
 
 import msgpack
 import zmq
+
+from tests.helpers import raw_curve
 from hypothesis import strategies as st
 
 ROUTERS = ("cmd", "turn_rpc", "control")
@@ -28,10 +30,13 @@ NODE_IDENTITIES = {"cmd": ("policy.left", "policy.right"), "turn_rpc": ("sim",),
 
 
 def connect(ctx: zmq.Context, kind: int, endpoint: str, *, identity: bytes | None = None,
-            run_dir: Path | None = None) -> zmq.Socket:
-    """A raw pyzmq socket connected to one of a run's endpoints. ``run_dir``
-    is where per-run credentials (RUN/keys/) will be read from."""
+            run_dir: Path | None = None, key: str | None = None) -> zmq.Socket:
+    """A raw pyzmq socket connected to one of a run's endpoints, with the
+    run's CURVE key ``key`` from ``run_dir``/keys (every run has keys: a peer
+    without one is refused at the handshake and reaches no node)."""
     sock = ctx.socket(kind)
+    if run_dir is not None and key is not None:
+        raw_curve(sock, run_dir, key)
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.SNDHWM, 100_000)
     if identity is not None:

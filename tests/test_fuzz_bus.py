@@ -21,7 +21,7 @@ import zmq
 from hypothesis import HealthCheck, Phase, given, settings
 
 from tests.fuzz_frames import CASES, NODE_IDENTITIES, PUBLISHERS, ROUTERS, connect, zmtp_send
-from tests.helpers import finish, launch, node_pids, wait_for_tick
+from tests.helpers import finish, grant, launch, node_pids, wait_for_tick
 
 pytestmark = pytest.mark.multiprocess
 
@@ -39,6 +39,9 @@ def rss_mb(pids: dict[str, int]) -> dict[str, float]:
     return out
 
 
+FUZZ_KEYS = {"cmd": "controller.left", "turn_rpc": "sim"}
+
+
 class Fuzzer:
     """One raw socket per (endpoint, identity), reused for every case."""
 
@@ -47,13 +50,17 @@ class Fuzzer:
         self.endpoints, self.run_dir = endpoints, run_dir
         self.sockets: dict[tuple[str, bytes], zmq.Socket] = {}
         self.sent = 0
+        # Admitted but hostile: a controller key for an arm that has a policy,
+        # the sim's own key on the arbiter's socket, a stranger's run key elsewhere.
+        for name in ("controller.left", "fuzz"):
+            grant(run_dir, name)
 
     def socket(self, where: str, identity: bytes) -> zmq.Socket:
         key = (where, identity)
         if key not in self.sockets:
             kind = zmq.XSUB if where in PUBLISHERS else zmq.DEALER
             self.sockets[key] = connect(self.ctx, kind, self.endpoints[where], identity=identity or None,
-                                        run_dir=self.run_dir)
+                                        run_dir=self.run_dir, key=FUZZ_KEYS.get(where, "fuzz"))
         return self.sockets[key]
 
     def send(self, where: str, identity: bytes, frames: list[bytes]) -> None:

@@ -23,7 +23,7 @@ from robot_mirror.bus.codec import encode
 from robot_mirror.bus.drops import DropCounter
 from robot_mirror.bus.schema import KINDS, MAX_HEADER_BYTES, MAX_MESSAGE_BYTES, TOPIC_RE
 from robot_mirror.bus.transport import (
-    CONNECTED_LIMITS, INBOUND_LIMITS, MAX_TOPIC_BYTES, SUBSCRIPTION_BYTES, Endpoints, bind,
+    CONNECTED_LIMITS, INBOUND_LIMITS, MAX_TOPIC_BYTES, PUBLISHER_IN_BYTES, SUBSCRIPTION_BYTES, Endpoints, bind,
     endpoint_counts, make_socket,
 )
 from tests.helpers import ROOT
@@ -56,7 +56,8 @@ def test_limits_follow_the_schema() -> None:
     takes one subscription frame; every request kind's fixed-size arrays fit
     the header-sized limit of the sockets that receive them."""
     assert re.fullmatch(TOPIC_RE, "a" * MAX_TOPIC_BYTES) and not re.fullmatch(TOPIC_RE, "a" * (MAX_TOPIC_BYTES + 1))
-    assert {INBOUND_LIMITS[w] for w in ("state", "obs", "turn")} == {SUBSCRIPTION_BYTES}
+    assert {INBOUND_LIMITS[w] for w in ("state", "obs", "turn")} == {PUBLISHER_IN_BYTES}
+    assert SUBSCRIPTION_BYTES <= PUBLISHER_IN_BYTES <= 4096
     for kind in ("cmd", "hello", "heartbeat", "episode", "turn_query", "reply", "turn", "stop"):
         for array in KINDS[kind].arrays:
             if all(isinstance(d, int) for d in array.shape):
@@ -67,9 +68,34 @@ def test_limits_follow_the_schema() -> None:
         assert make_socket(ctx, zmq.SUB).getsockopt(zmq.MAXMSGSIZE) == MAX_MESSAGE_BYTES
         assert make_socket(ctx, zmq.DEALER, max_in=100).getsockopt(zmq.MAXMSGSIZE) == 100
         for what, limit in INBOUND_LIMITS.items():
-            sock = make_socket(ctx, zmq.PUB if limit == SUBSCRIPTION_BYTES else zmq.ROUTER)
+            sock = make_socket(ctx, zmq.PUB if limit == PUBLISHER_IN_BYTES else zmq.ROUTER)
             bind(sock, "tcp://127.0.0.1:*", what)
             assert sock.getsockopt(zmq.MAXMSGSIZE) == limit, what
+    finally:
+        ctx.destroy(linger=0)
+
+
+def test_a_curve_subscriber_gets_through_the_publisher_limit() -> None:
+    """libzmq applies MAXMSGSIZE to the CURVE handshake too: a publisher's
+    limit must still admit an encrypted subscriber (every run has keys)."""
+    ctx = zmq.Context()
+    try:
+        server_public, server_secret = zmq.curve_keypair()
+        client_public, client_secret = zmq.curve_keypair()
+        pub = make_socket(ctx, zmq.PUB)
+        pub.curve_server, pub.curve_secretkey, pub.curve_publickey = True, server_secret, server_public
+        bind(pub, "tcp://127.0.0.1:*", "state")
+        sub = make_socket(ctx, zmq.SUB, identity="policy.a-long-identity-" + "x" * 200)
+        sub.curve_serverkey, sub.curve_publickey, sub.curve_secretkey = server_public, client_public, client_secret
+        sub.setsockopt(zmq.SUBSCRIBE, b"state")
+        sub.connect(pub.getsockopt(zmq.LAST_ENDPOINT).decode())
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            pub.send_multipart([b"state", b"x"])
+            if sub.poll(100):
+                assert sub.recv_multipart() == [b"state", b"x"]
+                return
+        raise AssertionError("an encrypted subscriber never got through the publisher's size limit")
     finally:
         ctx.destroy(linger=0)
 
@@ -170,7 +196,7 @@ def test_supervisor_progress_receives_multipart_states(tmp_path: Path) -> None:
     sup = Supervisor(scenario, "launch/tower.yaml", tmp_path, [])
     terminal = _Terminal()
     sup.progress = ProgressLine(stream=terminal)
-    sup.security = Security.for_scenario(scenario)
+    sup.security = Security(None)  # the progress receiver alone, in the clear
     pub = make_socket(sup.ctx, zmq.PUB)
     try:
         bind(pub, "tcp://127.0.0.1:*", "state")

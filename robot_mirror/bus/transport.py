@@ -58,6 +58,11 @@ _WATCHES: "weakref.WeakKeyDictionary[zmq.Socket, EndpointWatch]" = weakref.WeakK
 MAX_TOPIC_BYTES = 64
 #: A subscription frame: one flag byte (1 subscribe, 0 cancel), then a topic prefix.
 SUBSCRIPTION_BYTES = 1 + MAX_TOPIC_BYTES
+#: What a publisher must still accept: libzmq applies MAXMSGSIZE to the
+#: security handshake too, and a CURVE INITIATE (vouch, box and metadata
+#: such as the socket's identity) is a few hundred bytes.
+HANDSHAKE_BYTES = 4096
+PUBLISHER_IN_BYTES = max(SUBSCRIPTION_BYTES, HANDSHAKE_BYTES)
 
 #: Inbound frame limit of each bound endpoint (``bind(..., what)``), from the
 #: kinds it receives. Publishers: subscriptions only. ``cmd``, ``turn_rpc``
@@ -66,7 +71,7 @@ SUBSCRIPTION_BYTES = 1 + MAX_TOPIC_BYTES
 #: holds 8192) are smaller than the header bound, so no frame of a valid
 #: message exceeds MAX_HEADER_BYTES there.
 INBOUND_LIMITS: dict[str, int] = {
-    "state": SUBSCRIPTION_BYTES, "obs": SUBSCRIPTION_BYTES, "turn": SUBSCRIPTION_BYTES,
+    "state": PUBLISHER_IN_BYTES, "obs": PUBLISHER_IN_BYTES, "turn": PUBLISHER_IN_BYTES,
     "cmd": MAX_HEADER_BYTES, "turn_rpc": MAX_HEADER_BYTES, "control": MAX_HEADER_BYTES,
 }
 #: Inbound frame limit of a connecting socket, by type: a SUB receives
@@ -74,7 +79,7 @@ INBOUND_LIMITS: dict[str, int] = {
 #: receives ``reply``, ``turn``, ``heartbeat``, ``stop``: headers only.
 CONNECTED_LIMITS: dict[int, int] = {
     zmq.SUB: MAX_MESSAGE_BYTES, zmq.XSUB: MAX_MESSAGE_BYTES, zmq.DEALER: MAX_HEADER_BYTES,
-    zmq.PUB: SUBSCRIPTION_BYTES, zmq.XPUB: SUBSCRIPTION_BYTES, zmq.ROUTER: MAX_HEADER_BYTES,
+    zmq.PUB: PUBLISHER_IN_BYTES, zmq.XPUB: PUBLISHER_IN_BYTES, zmq.ROUTER: MAX_HEADER_BYTES,
 }
 
 
