@@ -180,6 +180,18 @@ class ScriptedExpert:
             self.plan = self.plan[3:]
             self.plan[0].target[:3] = [obs["ee_pose"][0], obs["ee_pose"][1], carry_z]
 
+    def _held_height(self, obs) -> float:
+        """Tool height above the held block's bottom face, as observed now
+        (the assumed grasp height when nothing is held). A suction cup holds
+        the block where it touched it, not where the grasp aimed, and a
+        rigid hold that aims even a millimetre too low presses the whole arm's
+        force into the tower, squashing it by centimetres."""
+        block = self.block
+        if block is None or obs["holding"] != block:
+            return self.grasp_height
+        offset = float(obs["ee_pose"][2] - obs["blocks"][block][2]) + self.size / 2
+        return offset if 0.0 < offset < 2 * self.size else self.grasp_height
+
     def _carry_z(self, surface: float) -> float:
         return max(surface + self.grasp_height + 0.06, self._grasp_z + 0.12)
 
@@ -187,7 +199,7 @@ class ScriptedExpert:
         """Carry over the place spot, put the block down, let go, retreat."""
         tx, ty, surface, self.target = self._place_spot(obs)
         carry_z = self._carry_z(surface)
-        place_z = surface + self.grasp_height + 0.002
+        place_z = surface + self._held_height(obs) + 0.002
         yaw = self._place_yaw
         return [
             Step("move", "carry", np.array([tx, ty, carry_z, yaw]), 1.0, FREE_SPEED),
