@@ -23,6 +23,7 @@ SPOT_LATERALS = (-0.24, -0.12, 0.12, 0.24)
 # A block on the tower that moves farther than this (m) from where it came to
 # rest, while no arm holds it, has been disturbed (knocked, pushed, squashed).
 DISTURB_TOL = 0.005
+AT_REST = 0.0003  # m per tick: a released block is at rest (referenced) once it moves less
 
 
 class TowerTask(Task):
@@ -44,6 +45,7 @@ class TowerTask(Task):
         self._success = False
         self._failed = False
         self._peak = 0
+        self._previous: np.ndarray | None = None
         self._rest: dict[int, np.ndarray] = {}  # stacked block -> where it came to rest
         self.disturbed: set[int] = set()
 
@@ -120,13 +122,17 @@ class TowerTask(Task):
         holds it (once per block per episode): an arm's links brushing the
         tower, or an arm pressing a new block down hard enough to squash the
         ones below, show up here even when the tower survives. A block is
-        referenced when it is first counted on the tower and forgotten
-        whenever an arm holds it (picked up again after a fall)."""
+        referenced once it is counted on the tower and at rest (a block let
+        go a centimetre high is still falling when first counted), and
+        forgotten whenever an arm holds it (picked up again after a fall)."""
         held_set = {b for b in held.values() if b is not None}
+        previous, self._previous = self._previous, poses[:, :3].copy()
         for b in held_set:
             self._rest.pop(b, None)
         for b in self.levels:
-            if b is not None and b not in held_set and b not in self._rest:
+            if b is None or b in held_set or b in self._rest or previous is None:
+                continue
+            if float(np.linalg.norm(poses[b, :3] - previous[b])) < AT_REST:
                 self._rest[b] = poses[b, :3].copy()
         for b, rest in list(self._rest.items()):
             if float(np.linalg.norm(poses[b, :3] - rest)) > DISTURB_TOL:
