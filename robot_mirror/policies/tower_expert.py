@@ -309,7 +309,10 @@ class ScriptedExpert:
             self.q_cmd = self.q_cmd + np.clip(delta, -limit, limit)
             arrived = np.max(np.abs(self.home_q - obs["q"])) < 0.03
             return bool(arrived and np.allclose(self.q_cmd, self.home_q))
-        # move
+        return self._execute_move(step, obs)
+
+    def _execute_move(self, step: Step, obs) -> bool:
+        """One tick of a straight tool move at the step's speed (IK on the twin)."""
         self.gripper = step.gripper
         if self.setpoint is None:
             tool = obs["ee_pose"]
