@@ -19,6 +19,7 @@ import numpy as np
 
 from robot_mirror.common.commands import ArmCommand
 from robot_mirror.geometry import top_down_quat, wrap_angle, yaw_of
+from robot_mirror.policies.clearance import ZONE_MARGIN, Clearance, approach_height, retreat_waypoints
 from robot_mirror.sim.spec import RobotSpec
 
 if TYPE_CHECKING:  # the twin is handed in; importing it here would load pybullet
@@ -74,6 +75,7 @@ class ScriptedExpert:
         self.size = task_config.block_size
         self.tower_xy = np.asarray(getattr(task_config, "tower_xy", (0.0, 0.0)), float)
         self.home_q = self.kin.home_q
+        self.clearance = Clearance(self.kin, self.tower_xy, self.zone_radius, self.size)
         home_pose = self.kin.fk(self.home_q)
         self.home_yaw = yaw_of(home_pose[3:])
         fingers = self.kin.arm.gripper_kind == "fingers"
@@ -126,7 +128,14 @@ class ScriptedExpert:
 
     # ------------------------------------------------------------------ plan
     def _next_block(self, obs) -> int | None:
+        """Our first block not on the tower. Fetching ahead (not our turn), a
+        block inside the zone is never a candidate: it is on the tower (a
+        partner pressing a block down can un-count the ones below for a
+        tick) or the turn holder's business."""
         mine = np.flatnonzero(obs["my_blocks"] & ~obs["placed"])
+        if not obs["my_turn"]:
+            far = self.zone_radius + ZONE_MARGIN + self.size
+            mine = [b for b in mine if np.hypot(*(obs["blocks"][b][:2] - self.tower_xy)) > far]
         return int(mine[0]) if len(mine) else None
 
     def _place_spot(self, obs) -> tuple[float, float, float, int]:
@@ -168,9 +177,7 @@ class ScriptedExpert:
         ]
         if np.hypot(tx - self.tower_xy[0], ty - self.tower_xy[1]) < self.zone_radius:
             # Into the zone comes last: first to its edge, on the way from the block.
-            away = np.array([bx, by]) - self.tower_xy
-            away /= max(float(np.linalg.norm(away)), 1e-9)
-            sx, sy = self.tower_xy + away * (self.zone_radius + STAGING_MARGIN)
+            sx, sy = self._staging(np.array([bx, by]), carry_z, place_yaw)
             self.plan.append(Step("move", "carry", np.array([sx, sy, carry_z, place_yaw]), 1.0, FREE_SPEED))
         self.plan.append(Step("gate", "carry", gripper=1.0))
         if obs["holding"] == block:
@@ -180,6 +187,33 @@ class ScriptedExpert:
             self.plan = self.plan[3:]
             self.plan[0].target[:3] = [obs["ee_pose"][0], obs["ee_pose"][1], carry_z]
 
+    def _held_height(self, obs) -> float:
+        """Tool height above the held block's bottom face, as observed now
+        (the assumed grasp height when nothing is held). A suction cup holds
+        the block where it touched it, not where the grasp aimed, and a
+        rigid hold that aims even a millimetre too low presses the whole arm's
+        force into the tower, squashing it by centimetres."""
+        block = self.block
+        if block is None or obs["holding"] != block:
+            return self.grasp_height
+        offset = float(obs["ee_pose"][2] - obs["blocks"][block][2]) + self.size / 2
+        return offset if 0.0 < offset < 2 * self.size else self.grasp_height
+
+    def _staging(self, block_xy: np.ndarray, z: float, yaw: float) -> np.ndarray:
+        """Where the arm waits for the turn: on the line from the tower to
+        its block, STAGING_MARGIN outside the zone, or farther until every
+        link of the arm (on the twin, not only the tool) keeps ZONE_MARGIN
+        from the zone cylinder."""
+        away = block_xy - self.tower_xy
+        away /= max(float(np.linalg.norm(away)), 1e-9)
+        q = self.q_cmd if self.q_cmd is not None else self.home_q
+        for extra in (0.0, 0.05, 0.10, 0.15):
+            xy = self.tower_xy + away * (self.zone_radius + STAGING_MARGIN + extra)
+            q, _, _ = self.kin.ik(np.array([*xy, z, *top_down_quat(yaw)]), q)
+            if self.clearance.zone_distance(q, cap=ZONE_MARGIN) >= ZONE_MARGIN:
+                break
+        return xy
+
     def _carry_z(self, surface: float) -> float:
         return max(surface + self.grasp_height + 0.06, self._grasp_z + 0.12)
 
@@ -187,14 +221,17 @@ class ScriptedExpert:
         """Carry over the place spot, put the block down, let go, retreat."""
         tx, ty, surface, self.target = self._place_spot(obs)
         carry_z = self._carry_z(surface)
-        place_z = surface + self.grasp_height + 0.002
+        place_z = surface + self._held_height(obs) + 0.002
         yaw = self._place_yaw
+        start = self.setpoint[:3] if self.setpoint is not None else np.asarray(obs["ee_pose"][:3], float)
+        ghosts = self.clearance.obstacles(obs, skip=self.block)
+        carry_z += approach_height(self.clearance, self.q_cmd, start, np.array([tx, ty, carry_z]), yaw, ghosts)
         return [
             Step("move", "carry", np.array([tx, ty, carry_z, yaw]), 1.0, FREE_SPEED),
             Step("move", "place", np.array([tx, ty, place_z, yaw]), 1.0, NEAR_SPEED * 0.7),
             Step("grip", "place", gripper=0.0, duration=GRIP_WAIT),
             Step("move", "retreat", np.array([tx, ty, carry_z + 0.04, yaw]), 0.0, NEAR_SPEED),
-            Step("home", "retreat", gripper=0.0, data={"after_place": True}),
+            Step("home", "retreat", gripper=0.0, data={"after_place": True, "after_place_check": True}),
         ]
 
     # ---------------------------------------------------------- anticipation
@@ -264,18 +301,24 @@ class ScriptedExpert:
             return step.elapsed >= step.duration
         if step.kind == "home":
             self.gripper = step.gripper
+            if step.data.pop("after_place_check", False) and self._clear_retreat(obs):
+                return False  # the lift steps now come first
             self.setpoint = None
             delta = self.home_q - self.q_cmd
             limit = JOINT_SPEED * self.dt
             self.q_cmd = self.q_cmd + np.clip(delta, -limit, limit)
             arrived = np.max(np.abs(self.home_q - obs["q"])) < 0.03
             return bool(arrived and np.allclose(self.q_cmd, self.home_q))
-        # move
+        return self._execute_move(step, obs)
+
+    def _execute_move(self, step: Step, obs) -> bool:
+        """One tick of a straight tool move at the step's speed (IK on the twin)."""
         self.gripper = step.gripper
         if self.setpoint is None:
             tool = obs["ee_pose"]
             self.setpoint = np.array([*tool[:3], yaw_of(tool[3:])])
         target = step.target
+        previous = self.setpoint.copy()
         delta = target[:3] - self.setpoint[:3]
         dist = float(np.linalg.norm(delta))
         advance = step.speed * self.dt
@@ -286,12 +329,37 @@ class ScriptedExpert:
         else:
             self.setpoint = target.copy()
         pose = np.array([*self.setpoint[:3], *top_down_quat(self.setpoint[3])])
-        self.q_cmd, _, _ = self.kin.ik(pose, self.q_cmd, iterations=1)
+        q, _, _ = self.kin.ik(pose, self.q_cmd, iterations=1)
+        if not obs["my_turn"] and self._would_enter_zone(q):
+            self.setpoint = previous  # hold at the zone's margin until the turn comes
+            return False
+        self.q_cmd = q
         if np.array_equal(self.setpoint, target):
             step.arrived_for += self.dt
             error = float(np.linalg.norm(obs["ee_pose"][:3] - target[:3]))
             return error < REACH_TOL or step.arrived_for > 1.5
         return False
+
+    def _would_enter_zone(self, q: np.ndarray) -> bool:
+        """Would moving to ``q`` bring a link of the arm deeper into the
+        zone's margin (ZONE_MARGIN around the cylinder)? Off turn, no link
+        goes there, whatever the plan and whatever the partner predicted."""
+        new = self.clearance.zone_distance(q, cap=ZONE_MARGIN)
+        if new >= ZONE_MARGIN:
+            return False
+        return new < self.clearance.zone_distance(self.q_cmd, cap=ZONE_MARGIN) - 1e-4
+
+    def _clear_retreat(self, obs) -> bool:
+        """Before the joint-space return home after a placement: if a link of
+        the arm would pass within the margin of the tower or a block on the
+        way, lift the tool first (and, if that is not enough, carry it over
+        its home position); True when steps were added."""
+        yaw = self.setpoint[3] if self.setpoint is not None else self.home_yaw
+        ghosts = self.clearance.obstacles(obs, skip=obs["holding"] if obs["holding"] >= 0 else None)
+        points = retreat_waypoints(self.clearance, self.q_cmd, self.home_q, yaw, ghosts)
+        steps = [Step("move", "retreat", np.array([*point, yaw]), 0.0, NEAR_SPEED) for point in points]
+        self.plan[0:0] = steps
+        return bool(steps)
 
     def _hold_home(self) -> None:
         assert self.q_cmd is not None

@@ -20,6 +20,10 @@ from robot_mirror.sim.world import SIDE_COLOURS
 # Candidate block spots, as (distance from the tower, lateral offset) in m.
 SPOT_DISTANCES = (0.30, 0.38)
 SPOT_LATERALS = (-0.24, -0.12, 0.12, 0.24)
+# A block on the tower that moves farther than this (m) from where it came to
+# rest, while no arm holds it, has been disturbed (knocked, pushed, squashed).
+DISTURB_TOL = 0.005
+AT_REST = 0.0003  # m per tick: a released block is at rest (referenced) once it moves less
 
 
 class TowerTask(Task):
@@ -41,6 +45,9 @@ class TowerTask(Task):
         self._success = False
         self._failed = False
         self._peak = 0
+        self._previous: np.ndarray | None = None
+        self._rest: dict[int, np.ndarray] = {}  # stacked block -> where it came to rest
+        self.disturbed: set[int] = set()
 
     def spots(self, robot_index: int) -> list[np.ndarray]:
         u, v = self.toward_base(self.robots[robot_index])
@@ -96,6 +103,7 @@ class TowerTask(Task):
         if stacked < self.stacked and not any(b is not None for b in held.values()):
             events.append({"t": t, "type": "tower_fell", "robot": "", "level": stacked})
         self.levels, self.stacked = levels, stacked
+        self._track_disturbance(block_poses, held)
         self._peak = max(self._peak, stacked)
         if np.any(block_poses[:, 2] < -0.2):
             self._failed = True
@@ -108,6 +116,28 @@ class TowerTask(Task):
         else:
             self._settled_since = None
         return reward
+
+    def _track_disturbance(self, poses: np.ndarray, held: dict[str, int | None]) -> None:
+        """Count each tower block that leaves its resting place while no arm
+        holds it (once per block per episode): an arm's links brushing the
+        tower, or an arm pressing a new block down hard enough to squash the
+        ones below, show up here even when the tower survives. A block is
+        referenced once it is counted on the tower and at rest (a block let
+        go a centimetre high is still falling when first counted), and
+        forgotten whenever an arm holds it (picked up again after a fall)."""
+        held_set = {b for b in held.values() if b is not None}
+        previous, self._previous = self._previous, poses[:, :3].copy()
+        for b in held_set:
+            self._rest.pop(b, None)
+        for b in self.levels:
+            if b is None or b in held_set or b in self._rest or previous is None:
+                continue
+            if float(np.linalg.norm(poses[b, :3] - previous[b])) < AT_REST:
+                self._rest[b] = poses[b, :3].copy()
+        for b, rest in list(self._rest.items()):
+            if float(np.linalg.norm(poses[b, :3] - rest)) > DISTURB_TOL:
+                self.disturbed.add(b)
+                del self._rest[b]
 
     def has_work(self, robot: str) -> bool:
         placed = {b for b in self.levels if b is not None}
@@ -134,7 +164,8 @@ class TowerTask(Task):
         return self._failed
 
     def summary(self) -> dict[str, Any]:
-        return {"blocks": len(self.owner), "blocks_stacked": self.stacked}
+        return {"blocks": len(self.owner), "blocks_stacked": self.stacked,
+                "tower_disturbances": len(self.disturbed)}
 
     def reach_poses(self) -> dict[str, list[tuple[str, np.ndarray]]]:
         """Every spot a block may start at, and the top of the finished tower."""
