@@ -146,8 +146,6 @@ def test_fuzz_10000_messages_on_every_socket(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue 8 item 5: a peer claiming a node's identity on a ROUTER takes its "
-                   "route (ROUTER_HANDOVER) and the node's connection is left unread: the run hangs")
 def test_spoofed_node_identities_do_not_hang_the_run(tmp_path: Path) -> None:
     out = tmp_path / "spoof"
     proc = launch(out, "launch/tower.yaml", "--episodes", "1", "--set", "task.blocks=2")

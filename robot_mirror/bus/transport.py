@@ -152,10 +152,10 @@ def make_socket(ctx: zmq.Context, kind: int, *, identity: str | None = None,
     if identity is not None:
         sock.setsockopt(zmq.IDENTITY, identity.encode())
     if kind == zmq.ROUTER:
-        # A restarted node reconnects under the same identity and takes over.
-        # Identities are claims, not credentials: who a peer is comes from
-        # its CURVE key (``recv_routed``'s user); ``control`` routes by key.
-        sock.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        # No ROUTER_HANDOVER: a peer claiming another's routing identity would
+        # take its route and leave the real connection unread (a hang). Our
+        # peers let libzmq pick their routing identities; who a peer is comes
+        # from its CURVE key (``recv_routed``'s user), never from a claim.
         sock.setsockopt(zmq.ROUTER_MANDATORY, 0)
     return sock
 

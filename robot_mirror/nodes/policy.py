@@ -38,7 +38,7 @@ class PolicyNode(Node):
         check_policies(sc, inprocess=False, robot=self.robot)
         self.policy = make_policy(sc.robot(self.robot).policy, spec, sc, self.kinematics)
         self.sub = self.connected(zmq.SUB, self.endpoints.obs, subscribe=f"obs.{self.robot}".encode())
-        self.cmd = self.connected(zmq.DEALER, self.endpoints.cmd, identity=self.name)
+        self.cmd = self.connected(zmq.DEALER, self.endpoints.cmd)  # known to the sim by its key
         self.poller.register(self.sub, zmq.POLLIN)
         self._key: tuple[int, int] | None = None
         self._episode: int | None = None

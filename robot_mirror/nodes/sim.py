@@ -59,7 +59,7 @@ class SimNode(CommandDesk, TurnClient, Node):
         sc = self.scenario
         self.pub = self.bound(zmq.PUB, self.endpoints.state, "state")
         self.cmd = self.bound(zmq.ROUTER, self.endpoints.cmd, "cmd")
-        self.turn_rpc = self.connected(zmq.DEALER, self.endpoints.turn_rpc, identity="sim")
+        self.turn_rpc = self.connected(zmq.DEALER, self.endpoints.turn_rpc)  # the arbiter admits the sim's key only
         self.poller.register(self.cmd, zmq.POLLIN)
         self.poller.register(self.turn_rpc, zmq.POLLIN)
         self.lockstep = sc.bus.mode == "lockstep"

@@ -33,6 +33,7 @@ import numpy as np
 import zmq
 
 from robot_mirror.bus.codec import MalformedMessage, decode
+from robot_mirror.bus.keys import user_id
 from robot_mirror.bus.transport import send
 from robot_mirror.bus.wire import decode_cmd, peek_header
 from robot_mirror.common.commands import ArmCommand
@@ -86,7 +87,7 @@ class CommandDesk:
                 self._reply(identity, robot, False, "bad_message", f"{err.reason}: {err.detail}", 0, seq)
                 continue
             if self.key_may_command(frames[0], msg):  # a cmd for another key's robot: dropped
-                self._accept(identity, msg)
+                self._accept(identity, msg, user_id(frames[0]))
 
     def _reply(self, identity: bytes, robot: str, ok: bool, code: str, message: str, clamped: int, ack: int) -> None:
         text = " ".join(message.split())[:MAX_REPLY_TEXT]  # one line, bounded
@@ -99,7 +100,10 @@ class CommandDesk:
             link.counters[code] += 1
         self._reply(identity, robot, False, code, message, 0, ack)
 
-    def _accept(self, identity: bytes, msg) -> None:
+    def _accept(self, identity: bytes, msg, user: str | None = None) -> None:
+        """``identity`` routes the reply; ``user`` (the CURVE key's name, when
+        the bus has keys) says who owns the arm: a restarted policy holds the
+        same key and takes its arm back at once, a stranger cannot."""
         if msg.kind == "hello":  # a controller announcing itself
             return
         if msg.kind != "cmd":
@@ -111,11 +115,12 @@ class CommandDesk:
                          msg.seq)
             return
         now = time.monotonic()
-        if link.owner is not None and link.owner != identity and now - link.last_wall < CLAIM_TIMEOUT:
+        owner = user.encode() if user else identity
+        if link.owner is not None and link.owner != owner and now - link.last_wall < CLAIM_TIMEOUT:
             self._refuse(identity, robot, "busy", f"robot '{robot}' already has a controller; one controller per arm",
                          msg.seq)
             return
-        link.owner, link.last_wall, link.absent = identity, now, False
+        link.owner, link.last_wall, link.absent = owner, now, False
         if self._answers_final_tick(link, msg.tick):
             self._reply(identity, robot, True, "ok", f"episode ended at tick {msg.tick}; nothing to apply",
                         0, msg.seq)
