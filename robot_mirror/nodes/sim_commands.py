@@ -49,6 +49,7 @@ class RobotLink:
 
     name: str
     owner: bytes | None = None
+    owner_user: str | None = None  # the owner's CURVE key name (None without keys)
     last_wall: float = 0.0
     last_sim: float = 0.0
     command: ArmCommand | None = None
@@ -101,9 +102,10 @@ class CommandDesk:
         self._reply(identity, robot, False, code, message, 0, ack)
 
     def _accept(self, identity: bytes, msg, user: str | None = None) -> None:
-        """``identity`` routes the reply; ``user`` (the CURVE key's name, when
-        the bus has keys) says who owns the arm: a restarted policy holds the
-        same key and takes its arm back at once, a stranger cannot."""
+        """``identity`` routes the reply and tells controllers apart (one per
+        arm); ``user`` is the CURVE key's name when the bus has keys: a policy
+        process restarted by the supervisor holds the same node key under a
+        new identity and takes its arm back at once."""
         if msg.kind == "hello":  # a controller announcing itself
             return
         if msg.kind != "cmd":
@@ -115,12 +117,12 @@ class CommandDesk:
                          msg.seq)
             return
         now = time.monotonic()
-        owner = user.encode() if user else identity
-        if link.owner is not None and link.owner != owner and now - link.last_wall < CLAIM_TIMEOUT:
+        restarted = bool(user) and user == link.owner_user and user.startswith("policy.")
+        if link.owner not in (None, identity) and not restarted and now - link.last_wall < CLAIM_TIMEOUT:
             self._refuse(identity, robot, "busy", f"robot '{robot}' already has a controller; one controller per arm",
                          msg.seq)
             return
-        link.owner, link.last_wall, link.absent = owner, now, False
+        link.owner, link.owner_user, link.last_wall, link.absent = identity, user, now, False
         if self._answers_final_tick(link, msg.tick):
             self._reply(identity, robot, True, "ok", f"episode ended at tick {msg.tick}; nothing to apply",
                         0, msg.seq)
