@@ -95,7 +95,7 @@ class Controller:
             if not self.obs.poll(int(min(remaining, 0.1) * 1000) + 1):
                 self._drain_replies()
                 continue
-            latest = recv_latest(self.obs, self.drops, "obs", "obs", self.robot)
+            latest = recv_latest(self.obs, self.drops, "obs", "obs", self.robot, trusted=True)
             self._drain_replies()
             if latest is None:
                 continue

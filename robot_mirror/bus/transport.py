@@ -279,14 +279,21 @@ def _short_frames():
 
 
 def recv_latest(sock: zmq.Socket, drops: DropCounter, source: str, kind: str,
-                robot: str | None = None) -> Message | None:
-    """Drain everything waiting and keep the newest ``kind`` message (for
-    ``robot`` if given): a subscriber that fell behind skips to the present
-    instead of working through stale ticks."""
-    latest = None
+                robot: str | None = None, *, trusted: bool = False) -> Message | None:
+    """Drain everything waiting and decode only the newest message on the
+    ``kind`` topic (``kind.robot`` when ``robot`` is given): a subscriber
+    that fell behind skips to the present instead of decoding stale ticks.
+    ``trusted``: see :func:`robot_mirror.bus.codec.decode`."""
+    topic = (f"{kind}.{robot}" if robot else kind).encode()
+    newest = None
     while True:
-        _, msg = recv(sock, drops, source)
-        if msg is None:
-            return latest
-        if msg.kind == kind and (robot is None or msg.robot == robot):
-            latest = msg
+        try:
+            frames = sock.recv_multipart(flags=zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            break
+        if frames[0].bytes == topic:
+            newest = frames
+    if newest is None:
+        return None
+    msg = decode_or_drop(newest, drops, source, trusted=trusted)
+    return msg if msg is not None and msg.kind == kind else None

@@ -334,7 +334,7 @@ class Supervisor:
         """Live line: episode, turn number, who holds the turn, real-time factor."""
         if self.quiet or not self.progress.live:
             return
-        msg = recv_latest(self.state_sub, self.drops, "state", "state")
+        msg = recv_latest(self.state_sub, self.drops, "state", "state", trusted=True)
         if msg is None:
             return
         episode, holder = msg.fields["episode"], msg.fields["holder"]

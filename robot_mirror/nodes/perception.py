@@ -32,7 +32,7 @@ class PerceptionNode(Node):
     def tick(self) -> None:
         if self.sub not in self.poll():
             return
-        latest = recv_latest(self.sub, self.drops, "state", "state")
+        latest = recv_latest(self.sub, self.drops, "state", "state", trusted=True)  # the sim's own PUB
         if latest is None:
             return
         key = (latest.fields["episode"], latest.tick)

@@ -53,7 +53,7 @@ class PolicyNode(Node):
                 break
         if self.sub not in events:
             return
-        latest = recv_latest(self.sub, self.drops, "obs", "obs", self.robot)
+        latest = recv_latest(self.sub, self.drops, "obs", "obs", self.robot, trusted=True)
         if latest is None:
             return
         key = (latest.fields["episode"], latest.tick)
