@@ -15,6 +15,7 @@ import numpy as np
 import pybullet as p
 from pybullet_utils.bullet_client import BulletClient
 
+from robot_mirror.errors import ConfigError, RobotMirrorError
 from robot_mirror.geometry import quat_angle, quat_to_matrix, top_down_quat, yaw_of
 from robot_mirror.sim.arm import Arm
 from robot_mirror.sim.quiet import c_output_suppressed
@@ -22,6 +23,15 @@ from robot_mirror.sim.spec import RobotSpec
 
 HOME_REACH = 0.28   # m in front of the base
 HOME_HEIGHT = 0.30  # m above the table
+GOOD_POSITION = 2e-3  # m: a warm start this close needs no restart
+GOOD_ANGLE = 0.02     # rad
+CACHE_SIZE = 512      # answers remembered (reach checks and held poses repeat)
+HALTON_SEEDS = 24
+MAX_TARGET_DISTANCE = 10.0  # m from the world origin: farther is a unit mistake, not a pose
+
+
+class IKTargetError(RobotMirrorError):
+    """A pose that no arm can be sent to (non-finite, zero quaternion, absurdly far)."""
 
 
 class Kinematics:
@@ -47,9 +57,18 @@ class Kinematics:
         self._ik_range = [h - l for l, h in zip(lows, highs)]
         self._ik_rest = rest
         self._ik_damping = [0.01] * n
-        self.home_q = (
-            np.asarray(spec.home_q, dtype=float) if spec.home_q is not None else self._solve_home()
-        )
+        self._cache: dict = {}
+        self._last_good: np.ndarray | None = None
+        self._halton = self._make_halton(HALTON_SEEDS)
+        self.home_q = self._given_home() if spec.home_q is not None else self._solve_home()
+
+    def _given_home(self) -> np.ndarray:
+        q = np.asarray(self.spec.home_q, dtype=float)
+        if q.shape != (self.dof,):
+            self.close()
+            raise ConfigError(f"robots.{self.spec.name}.home_q {list(self.spec.home_q)}: {q.size} value(s), "
+                              f"but {self.spec.urdf} has {self.dof} arm joints")
+        return q
 
     def close(self) -> None:
         try:
@@ -78,20 +97,68 @@ class Kinematics:
             pos = pos - self.arm.tool_offset * quat_to_matrix(pose[3:])[:, 2]
         return pos
 
-    def ik(self, pose: np.ndarray, q_seed: np.ndarray, iterations: int = 4) -> tuple[np.ndarray, float, float]:
+    def ik(self, pose: np.ndarray, q_seed: np.ndarray, iterations: int = 4,
+           restarts: bool = True) -> tuple[np.ndarray, float, float]:
         """Joint angles placing the tool at ``pose`` (7,), from ``q_seed``.
 
         Returns ``(q, position_error_m, orientation_error_rad)`` of the best
-        solution. PyBullet's null-space IK respects the joint limits and is
-        pulled toward the arm's rest posture on the first pass; later passes
-        refine from the previous answer, bringing the error to sub-millimetre.
+        solution. The seed is tried first (a warm start: every tick's answer
+        seeds the next, and one pass is enough). Only when that misses does a
+        deterministic multi-start run (last good answer, rest and home poses,
+        then quasi-random seeds): one seed finds one basin of PyBullet's
+        solver, and a target can lie in another. Among converged answers the
+        one nearest the seed wins, so a reachable target never makes the arm
+        jump to another posture for nothing. A target that is not a pose
+        (non-finite, zero quaternion, absurdly far) is refused before the
+        solver sees it: a zero quaternion makes PyBullet's IK never return.
         """
-        pose = np.asarray(pose, dtype=float)
+        pose = checked_target(pose)
+        seed = self._checked_seed(q_seed)
+        key = (pose.round(6).tobytes(), seed.round(5).tobytes(), iterations, restarts)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit[0].copy(), hit[1], hit[2]
+        best = self._descend(pose, seed, iterations, rest=None)
+        if restarts and not _good(best):
+            best = self._multi_start(pose, seed, best, max(iterations, 3))
+        if _good(best):
+            self._last_good = best[0]
+        if len(self._cache) >= CACHE_SIZE:
+            self._cache.pop(next(iter(self._cache)))
+        self._cache[key] = best
+        return best[0].copy(), best[1], best[2]
+
+    def _checked_seed(self, q_seed) -> np.ndarray:
+        q = np.asarray(q_seed, dtype=float).reshape(-1)
+        if q.shape != (self.dof,) or not np.all(np.isfinite(q)):
+            q = self.arm.rest_q  # a broken seed is not the caller's target; start from rest
+        return np.minimum(np.maximum(q, self.lower), self.upper)
+
+    def _multi_start(self, pose: np.ndarray, seed: np.ndarray, first, iterations: int):
+        """Best answer over the fixed seeds, then quasi-random ones until one converges."""
+        candidates = [first]
+        fixed = [q for q in (self._last_good, self.arm.rest_q, getattr(self, "home_q", None)) if q is not None]
+        for start in fixed:
+            candidates.append(self._descend(pose, start, iterations, rest=start))
+        if not any(_good(c) for c in candidates):
+            for start in self._halton:
+                candidates.append(self._descend(pose, start, iterations, rest=start))
+                if _good(candidates[-1]):
+                    break
+        good = [c for c in candidates if _good(c)]
+        if good:
+            return min(good, key=lambda c: float(np.sum((c[0] - seed) ** 2)))
+        return min(candidates, key=lambda c: (c[1] + 0.1 * c[2], float(np.sum((c[0] - seed) ** 2))))
+
+    def _descend(self, pose: np.ndarray, q: np.ndarray, iterations: int, rest):
+        """PyBullet's null-space IK from ``q``, refined ``iterations`` times.
+        The null-space pull toward the rest posture biases the answer by
+        millimetres; each refinement re-solves with the previous answer as
+        the rest posture, which removes that bias."""
         target = self._link_target(pose).tolist()
         orn = pose[3:].tolist()
-        q = np.clip(np.asarray(q_seed, dtype=float), self.lower, self.upper)
         best = (q, math.inf, math.inf)
-        rest = self._ik_rest
+        rest = self._ik_rest if rest is None else self._full(rest)
         for _ in range(iterations):
             self.set_q(q)
             full = self.client.calculateInverseKinematics(
@@ -109,11 +176,24 @@ class Kinematics:
                 best = (q, err_pos, err_ang)
             if err_pos < 5e-4 and err_ang < 5e-3:
                 break
-            # The null-space pull toward the rest posture biases the answer by
-            # millimetres; re-solving with the answer itself as the rest
-            # posture removes that bias.
             rest = list(full)
         return best
+
+    def _full(self, q: np.ndarray) -> list[float]:
+        """A rest/seed vector over every movable joint (fingers at their rest)."""
+        full = list(self._ik_rest)
+        for slot, value in zip(self.arm._arm_slots, q):
+            full[slot] = float(value)
+        return full
+
+    def _make_halton(self, count: int) -> list[np.ndarray]:
+        """Quasi-random seeds spread evenly over the joint limits (a Halton
+        sequence: deterministic, no two runs differ)."""
+        lo, hi = np.maximum(self.lower, -math.pi), np.minimum(self.upper, math.pi)
+        primes = [2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37][: self.dof]
+        if len(primes) < self.dof:
+            primes += [41 + 2 * k for k in range(self.dof - len(primes))]
+        return [lo + (hi - lo) * np.array([_radical_inverse(i, b) for b in primes]) for i in range(1, count + 1)]
 
     def _solve_home(self) -> np.ndarray:
         """Tool pointing down ``home_reach`` in front of the base, turned to
@@ -127,3 +207,38 @@ class Kinematics:
                          *top_down_quat(yaw)])
         q, _, _ = self.ik(pose, self.arm.rest_q, iterations=8)
         return q
+
+
+def _good(result) -> bool:
+    """Close enough that another start cannot be worth its time."""
+    return result[1] < GOOD_POSITION and result[2] < GOOD_ANGLE
+
+
+def _radical_inverse(i: int, base: int) -> float:
+    out, f = 0.0, 1.0 / base
+    while i:
+        out += f * (i % base)
+        i //= base
+        f /= base
+    return out
+
+
+def checked_target(pose) -> np.ndarray:
+    """``pose`` as a float (7,) array with a unit quaternion, or one line
+    saying why it is not a pose an arm can be sent to."""
+    try:
+        arr = np.asarray(pose, dtype=float).reshape(-1)
+    except (TypeError, ValueError):
+        raise IKTargetError(f"IK target {pose!r}: not 7 numbers (x, y, z, qx, qy, qz, qw)") from None
+    if arr.shape != (7,):
+        raise IKTargetError(f"IK target has {arr.size} values: expected 7 (x, y, z, qx, qy, qz, qw)")
+    if not np.all(np.isfinite(arr)):
+        raise IKTargetError(f"IK target {np.round(arr, 4).tolist()}: values must be finite")
+    if float(np.max(np.abs(arr[:3]))) > MAX_TARGET_DISTANCE:
+        raise IKTargetError(f"IK target position {np.round(arr[:3], 3).tolist()}: more than "
+                            f"{MAX_TARGET_DISTANCE:g} m from the world origin")
+    norm = float(np.linalg.norm(arr[3:]))
+    if norm < 1e-6:
+        raise IKTargetError(f"IK target quaternion {arr[3:].tolist()}: zero length, not an orientation")
+    arr[3:] /= norm
+    return arr
