@@ -16,7 +16,7 @@ import pybullet as p
 from pybullet_utils.bullet_client import BulletClient
 
 from robot_mirror.errors import ConfigError, RobotMirrorError
-from robot_mirror.geometry import quat_angle, quat_to_matrix, top_down_quat, yaw_of
+from robot_mirror.geometry import quat_angle, quat_conj, quat_mul, quat_to_matrix, top_down_quat, wrap_angle, yaw_of
 from robot_mirror.sim.arm import Arm
 from robot_mirror.sim.quiet import c_output_suppressed
 from robot_mirror.sim.spec import RobotSpec
@@ -60,6 +60,11 @@ class Kinematics:
         self._cache: dict = {}
         self._last_good: np.ndarray | None = None
         self._halton = self._make_halton(HALTON_SEEDS)
+        # calculateJacobian takes the point in the link's inertial frame; the
+        # link frame's origin expressed there.
+        inertial = self.client.getLinkState(a.body, a.ee_index)
+        inv_pos, _ = self.client.invertTransform(inertial[2], inertial[3])
+        self._ee_local = list(inv_pos)
         self.home_q = self._given_home() if spec.home_q is not None else self._solve_home()
 
     def _given_home(self) -> np.ndarray:
@@ -120,7 +125,7 @@ class Kinematics:
             return hit[0].copy(), hit[1], hit[2]
         best = self._descend(pose, seed, iterations, rest=None)
         if restarts and not _good(best):
-            best = self._multi_start(pose, seed, best, max(iterations, 3))
+            best = self._multi_start(pose, seed, best, iterations)
         if _good(best):
             self._last_good = best[0]
         if len(self._cache) >= CACHE_SIZE:
@@ -135,20 +140,74 @@ class Kinematics:
         return np.minimum(np.maximum(q, self.lower), self.upper)
 
     def _multi_start(self, pose: np.ndarray, seed: np.ndarray, first, iterations: int):
-        """Best answer over the fixed seeds, then quasi-random ones until one converges."""
+        """Best answer over the fixed seeds, then quasi-random ones until one
+        converges. Each start gets two passes (enough to tell its basin);
+        the winner alone is refined with the caller's ``iterations``."""
         candidates = [first]
         fixed = [q for q in (self._last_good, self.arm.rest_q, getattr(self, "home_q", None)) if q is not None]
+        fixed += [self._aimed(q, pose) for q in fixed]
         for start in fixed:
-            candidates.append(self._descend(pose, start, iterations, rest=start))
+            candidates.append(self._descend(pose, start, 2, rest=start))
         if not any(_good(c) for c in candidates):
             for start in self._halton:
-                candidates.append(self._descend(pose, start, iterations, rest=start))
+                candidates.append(self._descend(pose, start, 2, rest=start))
                 if _good(candidates[-1]):
                     break
         good = [c for c in candidates if _good(c)]
         if good:
             return min(good, key=lambda c: float(np.sum((c[0] - seed) ** 2)))
-        return min(candidates, key=lambda c: (c[1] + 0.1 * c[2], float(np.sum((c[0] - seed) ** 2))))
+        ranked = sorted(candidates, key=lambda c: (c[1] + 0.1 * c[2], float(np.sum((c[0] - seed) ** 2))))
+        if iterations <= 2:
+            return ranked[0]
+        # None converged in two passes: the three closest get the full refinement.
+        polished = [self._polish(pose, c[0]) for c in ranked[:3]]
+        return min([ranked[0], *polished], key=lambda c: c[1] + 0.1 * c[2])
+
+    def _polish(self, pose: np.ndarray, q: np.ndarray, steps: int = 60):
+        """Damped least squares on the full pose error. PyBullet's solver
+        stalls where two joint axes line up (a wrist roll over the base
+        axis, pointing straight down); damping carries on through it."""
+        arm, c = self.arm, self.client
+        target = self._link_target(pose)
+        local = self._ee_local
+        zeros = [0.0] * len(arm._movable_order)
+        best = (q, math.inf, math.inf)
+        for _ in range(steps):
+            self.set_q(q)
+            state = c.getLinkState(arm.body, arm.ee_index, computeForwardKinematics=True)
+            err = np.concatenate([target - np.asarray(state[4]),
+                                  0.3 * _rotation_vector(pose[3:], np.asarray(state[5]))])
+            tool = arm._tool_pose_from(state[4], state[5])
+            result = (q, float(np.linalg.norm(tool[:3] - pose[:3])), quat_angle(tool[3:], pose[3:]))
+            if result[1] + 0.1 * result[2] < best[1] + 0.1 * best[2]:
+                best = result
+            if result[1] < 1e-4 and result[2] < 1e-3:
+                break
+            full = self._full(q)
+            lin, ang = c.calculateJacobian(arm.body, arm.ee_index, local, full, zeros, zeros)
+            jac = np.vstack([np.asarray(lin)[:, arm._arm_slots], 0.3 * np.asarray(ang)[:, arm._arm_slots]])
+            step = jac.T @ np.linalg.solve(jac @ jac.T + 1e-4 * np.eye(6), err)
+            q = np.clip(q + step, self.lower, self.upper)
+        return best
+
+    def _aimed(self, q: np.ndarray, pose: np.ndarray) -> np.ndarray:
+        """``q`` with the first joint turned so the tool's azimuth about it
+        points at the target: for an arm on a vertical base axis that is the
+        basin most targets lie in (the start alone may face the other way)."""
+        c = self.client
+        info = c.getJointInfo(self.arm.body, self.arm.joint_indices[0])
+        self.set_q(q)
+        state = c.getLinkState(self.arm.body, self.arm.joint_indices[0], computeForwardKinematics=True)
+        axis = quat_to_matrix(np.asarray(state[5])) @ np.asarray(info[13])
+        if abs(axis[2]) < 0.99:
+            return q
+        origin = np.asarray(state[4])
+        tool = self.arm.tool_pose()[:3] - origin
+        goal = pose[:3] - origin
+        turn = math.atan2(goal[1], goal[0]) - math.atan2(tool[1], tool[0])
+        aimed = q.copy()
+        aimed[0] = float(np.clip(q[0] + math.copysign(1.0, axis[2]) * wrap_angle(turn), self.lower[0], self.upper[0]))
+        return aimed
 
     def _descend(self, pose: np.ndarray, q: np.ndarray, iterations: int, rest):
         """PyBullet's null-space IK from ``q``, refined ``iterations`` times.
@@ -212,6 +271,15 @@ class Kinematics:
 def _good(result) -> bool:
     """Close enough that another start cannot be worth its time."""
     return result[1] < GOOD_POSITION and result[2] < GOOD_ANGLE
+
+
+def _rotation_vector(target_q, current_q) -> np.ndarray:
+    """Axis times angle of the rotation from ``current_q`` to ``target_q`` (world frame)."""
+    x, y, z, w = quat_mul(np.asarray(target_q), quat_conj(np.asarray(current_q)))
+    if w < 0:
+        x, y, z, w = -x, -y, -z, -w
+    n = math.sqrt(x * x + y * y + z * z)
+    return np.zeros(3) if n < 1e-12 else np.array([x, y, z]) * (2 * math.atan2(n, w) / n)
 
 
 def _radical_inverse(i: int, base: int) -> float:
