@@ -174,16 +174,16 @@ def check_urdf_report(urdf: str, *, base=(-0.6, 0.0, 0.0), yaw_deg: float = 0.0,
     from robot_mirror.sim.spec import RobotSpec
     from robot_mirror.sim.tasks import make_task
 
-    spec = RobotSpec(name="candidate", urdf=urdf, base_position=tuple(base), base_yaw=math.radians(yaw_deg),
+    spec = RobotSpec(name=robot, urdf=urdf, base_position=tuple(base), base_yaw=math.radians(yaw_deg),
                      gripper=gripper, ee_link=ee_link)
     task_cfg = load_scenario(scenario).task if scenario else TowerConfig()
-    partner = RobotSpec(name="partner", urdf=urdf, base_position=(-base[0], -base[1], base[2]),
+    partner = RobotSpec(name=f"{robot}_partner", urdf=urdf, base_position=(-base[0], -base[1], base[2]),
                         base_yaw=math.radians(yaw_deg) + math.pi)
     task = make_task(task_cfg, [spec, partner])
     with c_output_suppressed():
         kin = Kinematics(spec, home_reach=task.home_reach(spec))
     try:
-        results = reach_results(kin, task.reach_poses()[spec.name])
+        results = reach_results(kin, task.reach_poses()[robot])
         d = kin.arm.describe()
         lines = [
             f"URDF        {d['urdf']}",
