@@ -184,27 +184,7 @@ def check_urdf_report(urdf: str, *, base=(-0.6, 0.0, 0.0), yaw_deg: float = 0.0,
         kin = Kinematics(spec, home_reach=task.home_reach(spec))
     try:
         results = reach_results(kin, task.reach_poses()[robot])
-        d = kin.arm.describe()
-        lines = [
-            f"URDF        {d['urdf']}",
-            f"base        ({base[0]:.3f}, {base[1]:.3f}, {base[2]:.3f}) m, yaw {yaw_deg:.1f} deg",
-            f"arm joints  {d['dof']}",
-        ]
-        for j in d["joints"]:
-            lines.append(f"  {j['name']:<28} [{j['lower']:+.3f}, {j['upper']:+.3f}]  "
-                         f"max force {j['max_force']:g}  max velocity {j['max_velocity']:g}")
-        lines += [
-            f"ee link     {d['ee_link']}" + ("" if ee_link else " (auto-detected)"),
-            f"gripper     {d['gripper']}" + (f" (fingers: {', '.join(d['finger_joints'])})"
-                                            if d["finger_joints"] else "")
-            + (f", tool offset {d['tool_offset'] * 1000:.0f} mm" if d["gripper"] == "suction" else ""),
-            f"home pose   {np.round(kin.home_q, 3).tolist()}",
-            f"reach ({task_cfg.kind} task, tool pointing down):",
-        ]
-        for r in results:
-            lines.append(f"  {'ok  ' if r.ok else 'FAIL'} {r.label:<14} ({r.pose[0]:+.2f}, {r.pose[1]:+.2f},"
-                         f" {r.pose[2]:.2f})  error {r.position_error * 1000:.1f} mm"
-                         f" / {math.degrees(r.angle_error):.1f} deg")
+        lines = _describe(kin, base, yaw_deg, ee_link, task_cfg.kind, results)
         bad = [r for r in results if not r.ok]
         lines.append(f"reachable   {'yes' if not bad else 'NO'} ({len(results) - len(bad)}/{len(results)} poses)")
         if not bad:
@@ -228,3 +208,30 @@ def proposal_lines(found: BaseProposal, robot: str) -> list[str]:
             f"  --set robots.{robot}.base=[{b}] --set robots.{robot}.yaw_deg={found.yaw_deg:g}",
             "  or in the scenario, under the robot:",
             *(f"    {line}" for line in found.as_yaml())]
+
+
+def _describe(kin: Kinematics, base, yaw_deg: float, ee_link: str | None, kind: str,
+              results: list[ReachResult]) -> list[str]:
+    """check-urdf's report: the arm's structure, then one line per pose."""
+    d = kin.arm.describe()
+    lines = [
+        f"URDF        {d['urdf']}",
+        f"base        ({base[0]:.3f}, {base[1]:.3f}, {base[2]:.3f}) m, yaw {yaw_deg:.1f} deg",
+        f"arm joints  {d['dof']}",
+    ]
+    for j in d["joints"]:
+        lines.append(f"  {j['name']:<28} [{j['lower']:+.3f}, {j['upper']:+.3f}]  "
+                     f"max force {j['max_force']:g}  max velocity {j['max_velocity']:g}")
+    lines += [
+        f"ee link     {d['ee_link']}" + ("" if ee_link else " (auto-detected)"),
+        f"gripper     {d['gripper']}" + (f" (fingers: {', '.join(d['finger_joints'])})"
+                                        if d["finger_joints"] else "")
+        + (f", tool offset {d['tool_offset'] * 1000:.0f} mm" if d["gripper"] == "suction" else ""),
+        f"home pose   {np.round(kin.home_q, 3).tolist()}",
+        f"reach ({kind} task, tool pointing down):",
+    ]
+    for r in results:
+        lines.append(f"  {'ok  ' if r.ok else 'FAIL'} {r.label:<14} ({r.pose[0]:+.2f}, {r.pose[1]:+.2f},"
+                     f" {r.pose[2]:.2f})  error {r.position_error * 1000:.1f} mm"
+                     f" / {math.degrees(r.angle_error):.1f} deg")
+    return lines
