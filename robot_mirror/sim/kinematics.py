@@ -23,8 +23,10 @@ from robot_mirror.sim.spec import RobotSpec
 
 HOME_REACH = 0.28   # m in front of the base
 HOME_HEIGHT = 0.30  # m above the table
-GOOD_POSITION = 2e-3  # m: a warm start this close needs no restart
+GOOD_POSITION = 2e-3  # m: a start this close is as good as any other
 GOOD_ANGLE = 0.02     # rad
+MISS_POSITION = 5e-3  # m: a warm start farther off than this restarts (closer: the next
+MISS_ANGLE = 0.05     # rad  tick's pass, or the caller's refinement, closes the gap)
 CACHE_SIZE = 512      # answers remembered (reach checks and held poses repeat)
 HALTON_SEEDS = 24
 MAX_TARGET_DISTANCE = 10.0  # m from the world origin: farther is a unit mistake, not a pose
@@ -59,6 +61,7 @@ class Kinematics:
         self._ik_damping = [0.01] * n
         self._cache: dict = {}
         self._last_good: np.ndarray | None = None
+        self._last_miss: np.ndarray | None = None
         self._halton = self._make_halton(HALTON_SEEDS)
         # calculateJacobian takes the point in the link's inertial frame; the
         # link frame's origin expressed there.
@@ -124,14 +127,22 @@ class Kinematics:
         if hit is not None:
             return hit[0].copy(), hit[1], hit[2]
         best = self._descend(pose, seed, iterations, rest=None)
-        if restarts and not _good(best):
+        if restarts and _missed(best) and not self._missed_near(pose):
             best = self._multi_start(pose, seed, best, iterations)
+            self._last_miss = pose[:3].copy() if _missed(best) else None
         if _good(best):
             self._last_good = best[0]
         if len(self._cache) >= CACHE_SIZE:
             self._cache.pop(next(iter(self._cache)))
         self._cache[key] = best
         return best[0].copy(), best[1], best[2]
+
+    def _missed_near(self, pose: np.ndarray) -> bool:
+        """The last restart, for a target within 5 mm of this one, found no
+        solution either: a caller creeping along an unreachable path (one
+        call a tick) pays for the restarts once, not every tick."""
+        last = self._last_miss
+        return last is not None and float(np.linalg.norm(pose[:3] - last)) < 5e-3
 
     def _checked_seed(self, q_seed) -> np.ndarray:
         q = np.asarray(q_seed, dtype=float).reshape(-1)
@@ -266,6 +277,11 @@ class Kinematics:
                          *top_down_quat(yaw)])
         q, _, _ = self.ik(pose, self.arm.rest_q, iterations=8)
         return q
+
+
+def _missed(result) -> bool:
+    """Far enough off that the seed's basin may be the wrong one."""
+    return result[1] > MISS_POSITION or result[2] > MISS_ANGLE
 
 
 def _good(result) -> bool:
