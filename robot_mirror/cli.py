@@ -141,6 +141,7 @@ def _add_check_urdf(sub) -> None:
     p.add_argument("--ee-link", help="end-effector link (default: detected)")
     p.add_argument("--scenario", default=None,
                    help="take task geometry from this scenario (default launch/tower.yaml settings)")
+    p.add_argument("--robot", default="arm", help="robot name for the proposed --set lines (default arm)")
     p.set_defaults(func=cmd_check_urdf)
 
 
@@ -148,7 +149,8 @@ def cmd_check_urdf(args) -> int:
     from robot_mirror.sim.reach import check_urdf_report
 
     report = check_urdf_report(args.urdf, base=tuple(args.base), yaw_deg=args.yaw,
-                               gripper=args.gripper, ee_link=args.ee_link, scenario=args.scenario)
+                               gripper=args.gripper, ee_link=args.ee_link, scenario=args.scenario,
+                               robot=args.robot)
     print(report.text)
     if not report.reachable:
         raise RobotMirrorError(report.error)

@@ -68,7 +68,7 @@ class TurnTakingEnv:
     def check_reachability(self) -> None:
         """Every pose the task needs must be reachable from each arm's base."""
         for name, poses in self.task.reach_poses().items():
-            require_reachable(self.twin(name), poses)
+            require_reachable(self.twin(name), poses, task=self.task)
 
     @property
     def np_random(self) -> np.random.Generator:
