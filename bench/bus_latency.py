@@ -88,11 +88,10 @@ def real_layout(scenario_path: str, overrides: list[str]) -> dict:
     from robot_mirror.common.commands import ArmCommand
     from robot_mirror.env import TurnTakingEnv
     from robot_mirror.config.scenario import load_scenario
-    from robot_mirror.nodes.sim import decode_state, encode_state
+    from robot_mirror.bus.wire import decode_state, encode_state
     from robot_mirror.bus.wire import encode_obs
     from robot_mirror.common.observation import build_observation
     from robot_mirror.common.perception import make_observers
-    from robot_mirror.sim.spec import RobotSpec
 
     sc = load_scenario(scenario_path, overrides)
     env = TurnTakingEnv(sc)
@@ -103,7 +102,6 @@ def real_layout(scenario_path: str, overrides: list[str]) -> dict:
             env.step(hold)
         state_frames = encode_state(env.world_state([]), 5)
         state = decode_state(decode(state_frames))
-        specs = [RobotSpec.from_config(r, sc.base_dir) for r in sc.robots]
         observers = make_observers(sc, state.seed)
         obs = {n: encode_obs(n, build_observation(state, n, observers[n]), tick=state.tick,
                              episode=state.episode, seq=6) for n in state.arms}
