@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from robot_mirror.config.scenario import load_scenario
+from robot_mirror.mirror.dataset import SEGMENTS
 from robot_mirror.studies import demos
 from tests.conftest import ROOT, assert_one_line_error, run_cli
 
@@ -88,10 +89,12 @@ def test_demos_cli_writes_the_format(tmp_path) -> None:
     assert meta["episodes"][0]["seed"] == 4 and meta["episodes"][0]["success"]
     assert [r["name"] for r in meta["robots"]] == ["left", "right"]
     # each arm placed its block once per round: as leader and as follower
+    # (counted by "place" segments: a missed grasp is retried from "reach")
+    place = SEGMENTS.index("place")
     for i in range(2):
         seg = ep[f"r{i}_segment"]
-        starts = np.flatnonzero((seg[1:] == 1) & (seg[:-1] != 1)) + 1
-        assert len(starts) + (seg[0] == 1) == 2
+        starts = np.flatnonzero((seg[1:] == place) & (seg[:-1] != place)) + 1
+        assert len(starts) + (seg[0] == place) == 2
         assert set(np.unique(ep[f"r{i}_block"])) == {-1, i}
 
 

@@ -207,7 +207,7 @@ class ScriptedExpert:
         away = block_xy - self.tower_xy
         away /= max(float(np.linalg.norm(away)), 1e-9)
         q = self.q_cmd if self.q_cmd is not None else self.home_q
-        for extra in (0.0, 0.05, 0.10, 0.15):
+        for extra in (0.0, 0.05, 0.10, 0.15, 0.20, 0.25):
             xy = self.tower_xy + away * (self.zone_radius + STAGING_MARGIN + extra)
             q, _, _ = self.kin.ik(np.array([*xy, z, *top_down_quat(yaw)]), q)
             if self.clearance.zone_distance(q, cap=ZONE_MARGIN) >= ZONE_MARGIN:
