@@ -17,16 +17,24 @@ it recognises drives the arm:
   pose: the recognised slot is handed to the arm's IK planner.
 
 Inference: one GRU-cell call for both streams, ``torch.inference_mode``,
-one thread (bench/mirror_inference.py measures it).
+one thread (bench/mirror_inference.py measures it). Every tick advances only
+the recurrent state; the heads run when the motion layer asks (the turn-end
+head only during the partner's turn, when prefetching is considered; the
+target head only for the imitation follower). They are the same operations
+on the same state as :meth:`MirrorNet.step`, so the answers are identical;
+the motor, segment and prediction heads, which no policy reads, never run.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from robot_mirror.errors import ConfigError
 from robot_mirror.mirror.checkpoint import load_checkpoint
@@ -64,14 +72,16 @@ class MirrorPolicy:
         self.checkpoint = load_checkpoint(path, robot_type=self.robot_type)
         self.model = self.checkpoint.model.eval()
         self.name = spec.name
+        key = self.model.type_key(self.robot_type)
+        self._embed_self = plain_embedding(self.model.self_norm[key], self.model.self_adapters[key])
+        self._embed_other = plain_embedding(self.model.other_norm, self.model.other_adapter)
         # What the network tells each task's motion layer (see module docstring).
         self.expert = make_expert(ctx, turn_end_predictor=self.predicted_turn_end,
                                   slot_source=self.recognised_slot)
         self.reset()
 
     def reset(self) -> None:
-        self.state = None
-        self.last = None
+        self.hidden: torch.Tensor | None = None  # (2, H): own stream, observed stream
         self._partner_turn = False
         self.expert.reset()
 
@@ -81,9 +91,13 @@ class MirrorPolicy:
         seen = torch.from_numpy(other_features(obs["seen_partner_keypoints"], obs["seen_partner_ee_pose"],
                                                np.float32(obs["seen_partner_gripper"]),
                                                np.float32(obs["partner_observed"])))[None]
+        model = self.model
         with torch.inference_mode():
-            self.last = self.model.step(self.robot_type, own, seen, state=self.state)
-        self.state = self.last.state
+            h = self.hidden if self.hidden is not None else torch.cat(model.initial_state(1), dim=0)
+            x = torch.cat([self._embed_self(own), self._embed_other(seen)], dim=0)
+            core = model.core
+            self.hidden = torch.gru_cell(x, h, core.weight_ih_l0, core.weight_hh_l0, core.bias_ih_l0,
+                                         core.bias_hh_l0)
         self._partner_turn = bool(obs["holder"]) and not obs["my_turn"]
 
     def act(self, obs: dict[str, Any]):
@@ -92,13 +106,40 @@ class MirrorPolicy:
 
     # what the network tells the motion layer --------------------------------
     def predicted_turn_end(self, obs: dict[str, Any]) -> float | None:
-        if self.last is None or not self._partner_turn:
+        if self.hidden is None or not self._partner_turn:
             return None
-        return max(0.0, float(self.last.turn_end[0]))
+        with torch.inference_mode():
+            turn_end = self.model.turn_end_seconds(self.hidden[1:])
+        return max(0.0, float(turn_end[0]))
 
     def recognised_slot(self, obs: dict[str, Any]) -> int:
         n = len(obs["slots"])
-        return int(torch.argmax(self.last.obs_target[0][:n]))
+        with torch.inference_mode():
+            obs_target = self.model.target_head(self.hidden)[1:]  # both rows, as MirrorNet.step runs it
+        return int(torch.argmax(obs_target[0][:n]))
+
+
+def plain_embedding(norm: nn.Module, mlp: nn.Sequential) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``mlp(norm(x))`` (MirrorNet.embed_self / embed_other) as plain tensor
+    calls: the same kernels on the same weights, so the same numbers, without
+    nn.Module's per-call dispatch, which cost as much as the arithmetic on
+    these tiny layers. tests/test_mirror_policy.py holds it to MirrorNet.step."""
+    mean, std = norm.mean, norm.std
+    layers: list[Callable[[torch.Tensor], torch.Tensor]] = []
+    for module in mlp:
+        if type(module) is nn.Linear:
+            layers.append(partial(F.linear, weight=module.weight, bias=module.bias))
+        elif type(module) is nn.Tanh:
+            layers.append(torch.tanh)
+        else:
+            layers.append(module)
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        x = torch.nan_to_num((x - mean) / std, nan=0.0, posinf=0.0, neginf=0.0)
+        for layer in layers:
+            x = layer(x)
+        return x
+    return run
 
 
 def check_mirror_policy(scenario, robot: str) -> None:

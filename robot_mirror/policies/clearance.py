@@ -29,6 +29,7 @@ TOWER_MARGIN = 0.025  # m: links keep this far from any block on approach and re
 JOINT_STEP = 0.04     # rad between samples of a joint-space path
 TOOL_STEP = 0.02      # m between samples of a straight tool path
 FAR = 1.0             # m: distances are capped here
+ZONE_MEMO = 4         # zone distances remembered (see Clearance.zone_distance)
 
 GEOM_BOX, GEOM_CYLINDER = 3, 4  # pybullet.GEOM_*; importing pybullet here would load it for every policy
 
@@ -45,6 +46,7 @@ class Clearance:
         self.block_size = float(block_size)
         self._zone = None
         self._blocks: list[int] = []
+        self._zone_memo: dict[tuple[bytes, float], float] = {}
 
     # ------------------------------------------------------------ ghosts
     def _zone_ghost(self) -> int:
@@ -76,9 +78,21 @@ class Clearance:
 
     # ---------------------------------------------------------- queries
     def zone_distance(self, q: np.ndarray, cap: float = FAR) -> float:
-        """Closest approach (m, negative inside) of any link to the zone cylinder at ``q``."""
+        """Closest approach (m, negative inside) of any link to the zone cylinder at ``q``.
+
+        The zone never moves, so the answer depends on ``q`` alone: the last
+        few are remembered (an arm off turn checks its new command against
+        the one before, which was the new one a tick earlier)."""
+        key = (np.asarray(q, dtype=float).tobytes(), float(cap))
+        hit = self._zone_memo.get(key)
+        if hit is not None:
+            return hit
         self.kin.set_q(q)
-        return self._distance(self._zone_ghost(), cap)
+        distance = self._distance(self._zone_ghost(), cap)
+        if len(self._zone_memo) >= ZONE_MEMO:
+            self._zone_memo.pop(next(iter(self._zone_memo)))
+        self._zone_memo[key] = distance
+        return distance
 
     def block_distance(self, q: np.ndarray, ghosts: list[int], cap: float = FAR) -> float:
         """Closest approach of any link to the ghost blocks at ``q``."""

@@ -60,6 +60,7 @@ class Kinematics:
         self._ik_rest = rest
         self._ik_damping = [0.01] * n
         self._cache: dict = {}
+        self._q_set: np.ndarray | None = None  # the joints the twin was last set to (see set_q)
         self._last_good: np.ndarray | None = None
         self._last_miss: np.ndarray | None = None
         self._halton = self._make_halton(HALTON_SEEDS)
@@ -86,7 +87,22 @@ class Kinematics:
 
     # ------------------------------------------------------------------ FK
     def set_q(self, q: np.ndarray) -> None:
+        """Teleport the twin to ``q``. Only this class moves the twin, so when
+        it already stands at exactly ``q`` (the expert's IK seed is the
+        answer it just checked; the zone check repeats the last command) the
+        PyBullet calls are skipped. The solver calls forget it (see
+        :meth:`_forget_q`)."""
+        q = np.asarray(q, dtype=float)
+        if self._q_set is not None and np.array_equal(q, self._q_set):
+            return
         self.arm.reset_joints(q)
+        self._q_set = q.copy()
+
+    def _forget_q(self) -> None:
+        """After a PyBullet solver call (IK, Jacobian) the twin is set again
+        before it is read: those calls leave the joints alone, but nothing
+        here relies on what they do to the cached link transforms."""
+        self._q_set = None
 
     def fk(self, q: np.ndarray) -> np.ndarray:
         """Tool pose (7,) at joint angles ``q``."""
@@ -196,6 +212,7 @@ class Kinematics:
                 break
             full = self._full(q)
             lin, ang = c.calculateJacobian(arm.body, arm.ee_index, local, full, zeros, zeros)
+            self._forget_q()
             jac = np.vstack([np.asarray(lin)[:, arm._arm_slots], 0.3 * np.asarray(ang)[:, arm._arm_slots]])
             step = jac.T @ np.linalg.solve(jac @ jac.T + 1e-4 * np.eye(6), err)
             q = np.clip(q + step, self.lower, self.upper)
@@ -238,6 +255,7 @@ class Kinematics:
                 jointDamping=self._ik_damping,
                 maxNumIterations=100, residualThreshold=1e-5,
             )
+            self._forget_q()
             q = np.clip(np.array([full[s] for s in self.arm._arm_slots]), self.lower, self.upper)
             reached = self.fk(q)
             err_pos = float(np.linalg.norm(reached[:3] - pose[:3]))

@@ -1,0 +1,70 @@
+"""MirrorPolicy's lean per-tick step gives exactly MirrorNet.step's answers.
+
+The policy advances only the recurrent state each tick (with the embeddings
+as plain tensor calls) and runs the turn-end and target heads on demand;
+every number the motion layer reads must be bit-identical to the full step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import robot_mirror.mirror  # noqa: F401  (registers policy: mirror)
+from robot_mirror.config.scenario import load_scenario
+from robot_mirror.mirror.features import other_features, self_features
+from robot_mirror.policies import make_policy
+from robot_mirror.sim.kinematics import Kinematics
+from robot_mirror.sim.spec import RobotSpec
+from tests.helpers import ROOT
+
+
+@pytest.fixture(scope="module")
+def policy():
+    sc = load_scenario(ROOT / "launch/tower.yaml")
+    spec = RobotSpec.from_config(sc.robots[0], sc.base_dir)
+    kin = Kinematics(spec)
+    yield make_policy("mirror", spec, sc, kin)
+    kin.close()
+
+
+def _obs(rng: np.random.Generator, dof: int, t: int) -> dict:
+    keypoints = rng.normal(size=(5, 3))
+    if t % 7 == 3:
+        keypoints[2] = np.nan  # a keypoint the observer did not see
+    return {"q": rng.normal(size=dof), "dq": rng.normal(size=dof), "gripper": float(rng.random()),
+            "seen_partner_keypoints": keypoints, "seen_partner_ee_pose": rng.normal(size=7),
+            "seen_partner_gripper": float(rng.random()), "partner_observed": float(t % 5 != 0),
+            "holder": "right", "my_turn": False, "slots": [0, 1, 2, 3]}
+
+
+def test_lean_step_matches_mirror_net_step_exactly(policy) -> None:
+    model, rtype = policy.model, policy.robot_type
+    rng = np.random.default_rng(3)
+    policy.reset()
+    state = None
+    dof = policy.expert.kin.dof
+    for t in range(40):
+        obs = _obs(rng, dof, t)
+        policy.observe(obs)
+        own = torch.from_numpy(self_features(obs["q"], obs["dq"], np.float32(obs["gripper"])))[None]
+        seen = torch.from_numpy(other_features(obs["seen_partner_keypoints"], obs["seen_partner_ee_pose"],
+                                               np.float32(obs["seen_partner_gripper"]),
+                                               np.float32(obs["partner_observed"])))[None]
+        with torch.inference_mode():
+            full = model.step(rtype, own, seen, state=state)
+        state = full.state
+        assert torch.equal(policy.hidden, torch.cat(full.state, dim=0)), t
+        assert policy.predicted_turn_end(obs) == max(0.0, float(full.turn_end[0])), t
+        assert policy.recognised_slot(obs) == int(torch.argmax(full.obs_target[0][:4])), t
+
+
+def test_no_turn_end_without_a_partner_turn(policy) -> None:
+    policy.reset()
+    obs = _obs(np.random.default_rng(0), policy.expert.kin.dof, 1)
+    assert policy.predicted_turn_end(obs) is None  # nothing observed yet
+    policy.observe({**obs, "my_turn": True})
+    assert policy.predicted_turn_end(obs) is None
+    policy.observe(obs)
+    assert policy.predicted_turn_end(obs) is not None
