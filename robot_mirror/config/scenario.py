@@ -102,8 +102,8 @@ class BusConfig:
     mode: str = field("lockstep", choices=("lockstep", "realtime"),
                       doc="lockstep: deterministic, as fast as possible; realtime: paced to the wall clock")
     realtime_factor: float = field(1.0, range=(0.05, 100.0), doc="simulated s per wall s in realtime mode")
-    interface: str = field("127.0.0.1", doc="address to bind; anything but loopback requires keys_dir")
-    keys_dir: str | None = field(None, doc="CURVE keys made by `robot-mirror keys DIR`")
+    interface: str = field("127.0.0.1", doc="address to bind; every run is CURVE-authenticated (fresh keys in RUN/keys/ unless keys_dir is set)")
+    keys_dir: str | None = field(None, doc="reuse the CURVE keys of this folder (made by `robot-mirror keys DIR`) instead of fresh per-run keys")
     command_timeout: float = field(5.0, range=(0.05, 120.0),
                                    doc="wall s lock-step waits for a policy before holding its arm")
     watchdog: float = field(0.5, range=(0.05, 30.0),
