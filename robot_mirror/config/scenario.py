@@ -86,13 +86,38 @@ class ImitationConfig:
 TASK_CONFIGS: dict[str, type] = {"tower": TowerConfig, "imitation": ImitationConfig}
 
 
+# Named perception levels: (noise_std m, delay_ticks at 60 Hz, drop_rate).
+# ``default`` is what a camera-based pose tracker gives (docs/mirror.md,
+# "Perception"); ``stress`` is a bad day; ``perfect`` is the named special
+# case of exact, instant, never-lost views.
+PERCEPTION_LEVELS: dict[str, tuple[float, int, float]] = {
+    "default": (0.015, 4, 0.10),
+    "stress": (0.03, 10, 0.30),
+    "perfect": (0.0, 0, 0.0),
+}
+
+
 @dataclass
 class PerceptionConfig:
-    """How each robot perceives its partner (see robot_mirror/common/perception.py)."""
+    """How each robot perceives its partner (see robot_mirror/common/perception.py).
 
-    noise_std: float = field(0.0, range=(0.0, 0.05), doc="m, Gaussian noise on observed partner positions")
-    delay_ticks: int = field(0, range=(0, 60), doc="control ticks between the partner moving and being seen")
-    drop_rate: float = field(0.0, range=(0.0, 0.9), doc="fraction of ticks whose partner view is lost")
+    ``level`` picks the three numbers; any of them set explicitly wins over
+    the level (``--set perception.level=stress``, ``--set perception.noise_std=0.02``)."""
+
+    level: str = field("default", choices=tuple(PERCEPTION_LEVELS),
+                       doc="named level: default (a camera tracker), stress, perfect (exact views)")
+    noise_std: float | None = field(None, range=(0.0, 0.05),
+                                    doc="m, Gaussian noise on observed partner positions (unset: from level)")
+    delay_ticks: int | None = field(None, range=(0, 60),
+                                    doc="control ticks between the partner moving and being seen (unset: from level)")
+    drop_rate: float | None = field(None, range=(0.0, 0.9),
+                                    doc="fraction of ticks whose partner view is lost (unset: from level)")
+
+    def __post_init__(self) -> None:
+        noise, delay, drop = PERCEPTION_LEVELS.get(self.level, PERCEPTION_LEVELS["default"])
+        self.noise_std = noise if self.noise_std is None else self.noise_std
+        self.delay_ticks = delay if self.delay_ticks is None else self.delay_ticks
+        self.drop_rate = drop if self.drop_rate is None else self.drop_rate
 
 
 @dataclass
