@@ -1,4 +1,4 @@
-"""``robot-mirror demos``: the recorded format (robot_mirror.demos/1, see
+"""``robot-mirror demos``: the recorded format (robot_mirror.demos/2, see
 docs/demos.md), written exactly, meta.json last; bad input in one line."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ PER_ROBOT = {  # key: (dtype, shape after T; "dof" = the robot's dof)
 def check_folder(out, n_episodes: int) -> tuple[dict, list]:
     meta = json.loads((out / "meta.json").read_text())
     assert set(meta) == META_KEYS
-    assert meta["format"] == "robot_mirror.demos/1"
+    assert meta["format"] == "robot_mirror.demos/2"
     assert meta["segments"] == ["wait", "reach", "grasp", "carry", "place", "retreat"]
     assert [set(r) for r in meta["robots"]] == [{"name", "urdf", "dof", "gripper"}] * 2
     assert set(meta["perception"]) == {"noise_std", "delay_ticks", "drop_rate"}

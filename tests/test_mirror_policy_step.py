@@ -13,7 +13,7 @@ import torch
 
 import robot_mirror.mirror  # noqa: F401  (registers policy: mirror)
 from robot_mirror.config.scenario import load_scenario
-from robot_mirror.mirror.features import other_features, self_features
+from robot_mirror.mirror.features import body_features
 from robot_mirror.policies import make_policy
 from robot_mirror.sim.kinematics import Kinematics
 from robot_mirror.sim.spec import RobotSpec
@@ -34,13 +34,14 @@ def _obs(rng: np.random.Generator, dof: int, t: int) -> dict:
     if t % 7 == 3:
         keypoints[2] = np.nan  # a keypoint the observer did not see
     return {"q": rng.normal(size=dof), "dq": rng.normal(size=dof), "gripper": float(rng.random()),
+            "keypoints": rng.normal(size=(5, 3)), "ee_pose": np.r_[rng.normal(size=3), 0, 0, 0.6, 0.8],
             "seen_partner_keypoints": keypoints, "seen_partner_ee_pose": rng.normal(size=7),
             "seen_partner_gripper": float(rng.random()), "partner_observed": float(t % 5 != 0),
             "holder": "right", "my_turn": False, "slots": [0, 1, 2, 3]}
 
 
 def test_lean_step_matches_mirror_net_step_exactly(policy) -> None:
-    model, rtype = policy.model, policy.robot_type
+    model, frame = policy.model, policy.frame
     rng = np.random.default_rng(3)
     policy.reset()
     state = None
@@ -48,16 +49,18 @@ def test_lean_step_matches_mirror_net_step_exactly(policy) -> None:
     for t in range(40):
         obs = _obs(rng, dof, t)
         policy.observe(obs)
-        own = torch.from_numpy(self_features(obs["q"], obs["dq"], np.float32(obs["gripper"])))[None]
-        seen = torch.from_numpy(other_features(obs["seen_partner_keypoints"], obs["seen_partner_ee_pose"],
-                                               np.float32(obs["seen_partner_gripper"]),
-                                               np.float32(obs["partner_observed"])))[None]
+        own = torch.from_numpy(body_features(frame.points_to_local(obs["keypoints"]), frame.pose_to_local(obs["ee_pose"]),
+                                             np.float32(obs["gripper"]), np.float32(1)))[None]
+        seen = torch.from_numpy(body_features(obs["seen_partner_keypoints"], obs["seen_partner_ee_pose"],
+                                              np.float32(obs["seen_partner_gripper"]),
+                                              np.float32(obs["partner_observed"])))[None]
         with torch.inference_mode():
-            full = model.step(rtype, own, seen, state=state)
-        state = full.state
-        assert torch.equal(policy.hidden, torch.cat(full.state, dim=0)), t
-        assert policy.predicted_turn_end(obs) == max(0.0, float(full.turn_end[0])), t
-        assert policy.recognised_slot(obs) == int(torch.argmax(full.obs_target[0][:4])), t
+            state = model.step(own, seen, state=state)
+            turn_end = model.turn_end_seconds(state[1])
+            target = model.target_head(state[1])
+        assert torch.equal(policy.hidden, torch.cat(state, dim=0)), t
+        assert policy.predicted_turn_end(obs) == max(0.0, float(turn_end[0])), t
+        assert policy.recognised_slot(obs) == int(torch.argmax(target[0][:4])), t
 
 
 def test_no_turn_end_without_a_partner_turn(policy) -> None:

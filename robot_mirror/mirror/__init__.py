@@ -16,6 +16,12 @@ def _make(ctx):
     return MirrorPolicy(ctx)
 
 
+def _make_lesioned(ctx):
+    from robot_mirror.mirror.policy import MirrorPolicy
+
+    return MirrorPolicy(ctx, lesioned=True)
+
+
 def _check(scenario, robot: str) -> None:
     from robot_mirror.mirror.policy import check_mirror_policy
 
@@ -24,3 +30,5 @@ def _check(scenario, robot: str) -> None:
 
 register_policy("mirror", PolicyEntry(_make, "MirrorNet (checkpoint:, default the shipped one for the task)",
                                       check=_check))
+register_policy("mirror_lesioned", PolicyEntry(_make_lesioned, "MirrorNet with its top mirror units silenced "
+                                                              "(the causal control)", check=_check))

@@ -3,11 +3,12 @@
 A checkpoint is ``torch.save`` of a plain dict (loaded back with
 ``weights_only=True``: tensors, numbers, strings, lists and dicts only)::
 
-    format          "robot_mirror.mirror/1"
-    config          MirrorConfig as a dict (sizes, loss weights, vocabularies)
+    format          "robot_mirror.mirror/2"
+    config          MirrorConfig as a dict (sizes, loss weights, vocabularies, held-out pairs)
     state_dict      the network's weights and normalisation buffers
-    normalisation   {"self": {robot type: [mean], [std]}, "other": [mean], [std], "turn_scale"}
-    robot_types     robot types it has a self adapter for (e.g. "franka_panda/panda.urdf")
+    normalisation   {"body": [mean], [std], "turn_scale"}
+    robot_types     arm types in its training data (report only: the network has no per-type
+                    part, so it runs on any arm)
     segments        action vocabulary; n_targets
     data            {"path", "sha256", "episodes", "train_episodes", "held_out_episodes"}
     seed, train_seconds, created, torch
@@ -32,7 +33,7 @@ from robot_mirror.errors import RobotMirrorError
 from robot_mirror.files import write_atomic
 from robot_mirror.mirror.model import MirrorConfig, MirrorNet
 
-CHECKPOINT_FORMAT = "robot_mirror.mirror/1"
+CHECKPOINT_FORMAT = "robot_mirror.mirror/2"
 REQUIRED = ("format", "config", "state_dict", "normalisation", "robot_types", "segments", "n_targets", "data",
             "seed", "train_seconds", "metrics")
 MAX_BYTES = 5 * 1024 * 1024
@@ -95,7 +96,7 @@ def save_checkpoint(path: str | Path, model: MirrorNet, *, normalisation: dict, 
         "config": _plain(c.to_dict()),
         "state_dict": {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()},
         "normalisation": _plain(normalisation),
-        "robot_types": list(c.robot_types),
+        "robot_types": list(c.trained_on),
         "segments": list(c.segments),
         "n_targets": int(c.n_targets),
         "data": _plain(data),
@@ -139,26 +140,17 @@ def read_checkpoint(path: str | Path) -> dict:
     return blob
 
 
-def load_checkpoint(path: str | Path, robot_type: Optional[str] = None) -> Checkpoint:
-    """Load, check and build the network (in eval mode).
-
-    ``robot_type`` (e.g. ``robot_type_of(urdf)``), when given, must be one the
-    checkpoint was trained for.
-    """
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Load, check and build the network (in eval mode). It has no per-arm part:
+    any arm can run it."""
     path = Path(path)
     blob = read_checkpoint(path)
-    types = list(blob["robot_types"])
-    if robot_type is not None and robot_type not in types:
-        raise RobotMirrorError(f"{path}: checkpoint was trained for robot type(s) {', '.join(types)}, "
-                               f"not {robot_type}; train one on demonstrations of {robot_type}")
     try:
         config = MirrorConfig.from_dict(blob["config"])
         model = MirrorNet(config)
         model.load_state_dict(blob["state_dict"], strict=True)
     except (TypeError, ValueError, RuntimeError, KeyError) as exc:
         raise RobotMirrorError(f"{path}: corrupt checkpoint, weights do not fit its config ({_reason(exc)})") from None
-    if list(config.robot_types) != types:
-        raise RobotMirrorError(f"{path}: corrupt checkpoint, robot_types disagree with its config")
     model.eval()
     info = {k: v for k, v in blob.items() if k != "state_dict"}
     return Checkpoint(model=model, info=info, path=path)

@@ -1,11 +1,15 @@
 """Demonstrations for the mirror network: loading, checking, statistics, windows.
 
 A demonstration folder (written by ``robot-mirror demos``, format
-``robot_mirror.demos/1``) holds ``meta.json`` and one ``episode_NNNN.npz`` per
-episode with per-robot arrays prefixed ``r0_`` / ``r1_`` (see docs/mirror.md).
+``robot_mirror.demos/2``) holds ``meta.json`` and one ``episode_NNNN.npz`` per
+episode with per-robot arrays prefixed ``r0_`` / ``r1_`` (see docs/demos.md).
 Every episode gives two :class:`Stream` s, one per robot: that robot's own
-movement (the self stream) and its partner as it saw it (the observed stream),
+body as it moved (the self stream) and its partner as it saw it (the observed
+stream), both as body descriptions (:func:`~robot_mirror.mirror.features.body_features`),
 labelled with its own and its partner's (segment, target) at each tick.
+Training windows keep the two robots of an episode side by side
+(:class:`EpisodeSampler`), so that one arm acting and the other watching it
+at the same tick are at hand as label-free positive pairs.
 
 The per-tick input features are in :mod:`robot_mirror.mirror.features`; a
 small synthetic folder in this format comes from
@@ -24,14 +28,15 @@ from pathlib import Path
 import numpy as np
 
 from robot_mirror.errors import RobotMirrorError
-from robot_mirror.mirror.features import other_features, robot_type_of, self_features
+from robot_mirror.mirror.features import BODY_DIM, body_features, robot_type_of
 
-DEMOS_FORMAT = "robot_mirror.demos/1"
+DEMOS_FORMAT = "robot_mirror.demos/2"
 SEGMENTS = ["wait", "reach", "grasp", "carry", "place", "retreat"]
 META_KEYS = ("format", "control_hz", "robots", "segments", "n_targets", "episodes", "sha256")
-OTHER_STD_FLOOR = 0.02  # m (and quaternion units): smallest scale of an observed feature
-ROBOT_KEYS = ("q", "dq", "gripper", "seen_partner_keypoints", "seen_partner_ee_pose", "seen_partner_gripper",
-              "partner_observed", "segment", "target", "my_turn", "partner_turn_end_in")
+STD_FLOOR = 0.02  # m (and rotation units): smallest scale of a body feature
+ROBOT_KEYS = ("gripper", "own_keypoints", "own_ee_pose", "seen_partner_keypoints", "seen_partner_ee_pose",
+              "seen_partner_gripper", "partner_observed", "segment", "target", "my_turn", "partner_turn_end_in")
+POSITION_DIMS = 18  # body features 0..17 are positions (keypoints, tool): the own-body noise goes there
 
 
 def episodes_sha256(directory: Path, files: list[str]) -> str:
@@ -51,31 +56,27 @@ class Stream:
     episode: int                 # index into meta["episodes"]
     robot: int                   # 0 or 1
     robot_type: str
-    own: np.ndarray              # (T, 2*dof+1) raw self features
-    seen: np.ndarray             # (T, 24) raw observed features
-    q: np.ndarray                # (T, dof)
+    own: np.ndarray              # (T, 26) own body, own base frame
+    seen: np.ndarray             # (T, 26) partner's body as seen, own base frame
     segment: np.ndarray          # (T,) int64, own action
     target: np.ndarray           # (T,) int64, own target (-1 none)
     partner_segment: np.ndarray  # (T,) the partner's action = label of what is observed
     partner_target: np.ndarray
-    observed: np.ndarray         # (T,) bool
+    observed: np.ndarray         # (T,) bool, the partner was seen this tick
     my_turn: np.ndarray          # (T,) bool
     partner_turn: np.ndarray     # (T,) bool, the partner holds the turn
     turn_end: np.ndarray         # (T,) float32 s until the partner's turn ends, NaN otherwise
+    own_turn_end: np.ndarray     # (T,) float32 s until the own turn ends, NaN otherwise
 
     @property
     def ticks(self) -> int:
-        return int(self.q.shape[0])
-
-    @property
-    def dof(self) -> int:
-        return int(self.q.shape[1])
+        return int(self.segment.shape[0])
 
     def with_seen_from(self, other: "Stream") -> "Stream":
         """This stream's labels with another stream's observations (shuffled-partner control)."""
         n = min(self.ticks, other.ticks)
-        cut = {k: getattr(self, k)[:n] for k in ("own", "q", "segment", "target", "partner_segment",
-                                                 "partner_target", "my_turn", "partner_turn", "turn_end")}
+        cut = {k: getattr(self, k)[:n] for k in ("own", "segment", "target", "partner_segment", "partner_target",
+                                                 "my_turn", "partner_turn", "turn_end", "own_turn_end")}
         return Stream(self.episode, self.robot, self.robot_type, seen=other.seen[:n].copy(),
                       observed=other.observed[:n].copy(), **cut)
 
@@ -84,13 +85,12 @@ class Stream:
 class DemoSet:
     path: Path
     meta: dict
-    streams: list[Stream]
+    streams: list[Stream]        # episode e: streams[2e] (robot 0), streams[2e + 1] (robot 1)
     segments: list[str]
     n_targets: int
     control_hz: float
     sha256: str
     robot_types: list[str]       # in first-seen order
-    dofs: dict[str, int] = field(default_factory=dict)
 
     @property
     def n_episodes(self) -> int:
@@ -181,23 +181,47 @@ def load_demos(directory: str | Path, *, verify_hash: bool = True) -> DemoSet:
     return DemoSet(d, meta, streams, segments, n_targets, hz, digest, robot_types, dof_of)
 
 
-def _load_episode(path: Path, index: int, types: list[str], dofs: list[int]) -> list[Stream]:
+def load_demos(directory: str | Path, *, verify_hash: bool = True) -> DemoSet:
+    """Read and check a demonstration folder; every problem is one-line RobotMirrorError."""
+    d = Path(directory)
+    meta = load_meta(d)
+    files = [e["file"] for e in meta["episodes"]]
+    for name in files:
+        if not (d / name).is_file():
+            _fail(d / name, "missing (listed in meta.json)")
+    digest = episodes_sha256(d, files)
+    if verify_hash and digest != meta["sha256"]:
+        _fail(d / "meta.json", f"sha256 mismatch: meta.json says {str(meta['sha256'])[:12]}..., the episode "
+                               f"files hash to {digest[:12]}... (files changed since `robot-mirror demos` wrote them)")
+    types = [robot_type_of(r["urdf"]) for r in meta["robots"]]
+    streams: list[Stream] = []
+    for ei, name in enumerate(files):
+        streams.extend(_load_episode(d / name, ei, types))
+    return DemoSet(d, meta, streams, [str(s) for s in meta["segments"]], int(meta["n_targets"]),
+                   float(meta["control_hz"]), digest, list(dict.fromkeys(types)))
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
+            return {k: z[k] for k in z.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         _fail(path, f"cannot be read as .npz ({type(exc).__name__}: {exc})")
+
+
+def _load_episode(path: Path, index: int, types: list[str]) -> list[Stream]:
+    arrays = _read_npz(path)
     for r in (0, 1):
         for k in ROBOT_KEYS:
             if f"r{r}_{k}" not in arrays:
                 _fail(path, f"missing array r{r}_{k}")
-    T = int(arrays["r0_q"].shape[0])
+    T = int(arrays["r0_segment"].shape[0])
+    shapes = {"gripper": (T,), "own_keypoints": (T, 5, 3), "own_ee_pose": (T, 7), "seen_partner_keypoints": (T, 5, 3),
+              "seen_partner_ee_pose": (T, 7), "seen_partner_gripper": (T,), "partner_observed": (T,),
+              "segment": (T,), "target": (T,), "my_turn": (T,), "partner_turn_end_in": (T,)}
     raw = {}
     for r in (0, 1):
         a = {k: arrays[f"r{r}_{k}"] for k in ROBOT_KEYS}
-        shapes = {"q": (T, dofs[r]), "dq": (T, dofs[r]), "gripper": (T,), "seen_partner_keypoints": (T, 5, 3),
-                  "seen_partner_ee_pose": (T, 7), "seen_partner_gripper": (T,), "partner_observed": (T,),
-                  "segment": (T,), "target": (T,), "my_turn": (T,), "partner_turn_end_in": (T,)}
         for k, shape in shapes.items():
             if tuple(a[k].shape) != shape:
                 _fail(path, f"r{r}_{k} has shape {tuple(a[k].shape)}, expected {shape}")
@@ -205,66 +229,56 @@ def _load_episode(path: Path, index: int, types: list[str], dofs: list[int]) -> 
     streams = []
     for r in (0, 1):
         a, p = raw[r], raw[1 - r]
-        q = a["q"].astype(np.float32)
         streams.append(Stream(
             episode=index, robot=r, robot_type=types[r],
-            own=self_features(q, a["dq"], a["gripper"]),
-            seen=other_features(a["seen_partner_keypoints"], a["seen_partner_ee_pose"], a["seen_partner_gripper"],
-                                a["partner_observed"]),
-            q=q, segment=a["segment"].astype(np.int64), target=a["target"].astype(np.int64),
+            own=body_features(a["own_keypoints"], a["own_ee_pose"], a["gripper"], np.ones(T, np.float32)),
+            seen=body_features(a["seen_partner_keypoints"], a["seen_partner_ee_pose"], a["seen_partner_gripper"],
+                               a["partner_observed"]),
+            segment=a["segment"].astype(np.int64), target=a["target"].astype(np.int64),
             partner_segment=p["segment"].astype(np.int64), partner_target=p["target"].astype(np.int64),
             observed=a["partner_observed"].astype(bool), my_turn=a["my_turn"].astype(bool),
-            partner_turn=p["my_turn"].astype(bool), turn_end=a["partner_turn_end_in"].astype(np.float32)))
+            partner_turn=p["my_turn"].astype(bool), turn_end=a["partner_turn_end_in"].astype(np.float32),
+            own_turn_end=p["partner_turn_end_in"].astype(np.float32)))
     return streams
 
 
 # ---- normalisation ---------------------------------------------------------------------------
 
 def compute_stats(streams: list[Stream]) -> dict:
-    """Mean/std per input feature: self features per robot type, observed features
-    (task space, observer frame) pooled over the ticks where the partner was seen;
-    ``turn_scale`` = std of the finite turn-end labels (seconds)."""
-    by_type: dict[str, list[np.ndarray]] = {}
-    for s in streams:
-        by_type.setdefault(s.robot_type, []).append(s.own)
-    self_stats = {}
-    for t, xs in by_type.items():
-        x = np.concatenate(xs).astype(np.float64)
-        self_stats[t] = (np.nanmean(x, 0).tolist(), np.nanstd(x, 0).tolist())
-    seen = np.concatenate([s.seen[s.observed] for s in streams] or [np.zeros((0, 24), np.float32)]).astype(np.float64)
-    if len(seen) == 0:
-        seen = np.concatenate([s.seen for s in streams]).astype(np.float64)
+    """Mean/std per body feature, pooled over the own bodies and the seen partners
+    (ticks where it was seen): one input layer, one set of statistics. Std is
+    floored so a fixed point (a base) is not blown up to noise; the seen flag
+    stays 0/1. ``turn_scale`` = std of the finite turn-end labels (seconds)."""
+    parts = [s.own for s in streams] + [s.seen[s.observed] for s in streams]
+    x = np.concatenate(parts or [np.zeros((0, BODY_DIM), np.float32)]).astype(np.float64)
     with np.errstate(all="ignore"):
-        o_mean = np.nan_to_num(np.nanmean(seen, 0))
-        o_std = np.nan_to_num(np.nanstd(seen, 0), nan=1.0)
-    o_std = np.maximum(o_std, OTHER_STD_FLOOR)  # a fixed point (the partner's base) is not scaled up to noise
-    o_mean[-1], o_std[-1] = 0.0, 1.0  # the observed flag stays 0/1
-    te = np.concatenate([s.turn_end for s in streams])
+        mean = np.nan_to_num(np.nanmean(x, 0))
+        std = np.nan_to_num(np.nanstd(x, 0), nan=1.0)
+    std = np.maximum(std, STD_FLOOR)
+    mean[-1], std[-1] = 0.0, 1.0
+    te = np.concatenate([s.turn_end for s in streams]) if streams else np.zeros(0)
     te = te[np.isfinite(te)]
     scale = float(max(np.std(te), 0.1)) if te.size else 1.0
-    self_stats = {t: ([float(v) for v in np.nan_to_num(m)], [float(v) for v in np.nan_to_num(sd, nan=1.0)])
-                  for t, (m, sd) in self_stats.items()}
-    return {"self": self_stats, "other": (o_mean.tolist(), o_std.tolist()), "turn_scale": scale}
+    return {"body": (mean.tolist(), std.tolist()), "turn_scale": scale}
 
 
 # ---- truncated-BPTT windows ------------------------------------------------------------------
 
-def _window_arrays(s: Stream, a: int, b: int, horizon: int) -> dict[str, np.ndarray]:
+def _window_arrays(s: Stream, a: int, b: int) -> dict[str, np.ndarray]:
     T = s.ticks
     idx = np.arange(a, b)
     nxt = np.minimum(idx + 1, T - 1)
-    fut = idx[:, None] + np.arange(1, horizon + 1)[None, :]
-    fut_mask = fut < T
     return {
         "own": s.own[a:b], "seen": s.seen[a:b], "segment": s.segment[a:b], "target": s.target[a:b],
         "partner_segment": s.partner_segment[a:b], "partner_target": s.partner_target[a:b],
-        "observed": s.observed[a:b], "turn_end": s.turn_end[a:b],
+        "observed": s.observed[a:b], "turn_end": s.turn_end[a:b], "own_turn_end": s.own_turn_end[a:b],
+        "own_next": s.own[nxt], "own_next_mask": idx + 1 < T,
         "seen_next": s.seen[nxt], "seen_next_mask": (idx + 1 < T) & s.observed[nxt],
-        "q_future": s.q[np.minimum(fut, T - 1)], "q_future_mask": fut_mask,
     }
 
 
-_FILL = {"segment": -1, "target": -1, "partner_segment": -1, "partner_target": -1, "turn_end": np.nan}
+_FILL = {"segment": -1, "target": -1, "partner_segment": -1, "partner_target": -1, "turn_end": np.nan,
+         "own_turn_end": np.nan}
 
 
 def stack_windows(parts: list[dict[str, np.ndarray]], window: int) -> dict:
@@ -287,66 +301,80 @@ def stack_windows(parts: list[dict[str, np.ndarray]], window: int) -> dict:
     return out
 
 
-class WindowSampler:
+def mask_pairs(batch: dict, pairs: list[tuple[int, int]]) -> dict:
+    """Hide the own-action labels of held-out (segment, target) pairs: training
+    never sees them, so recognising them later is a test of generalisation."""
+    for seg, tgt in pairs:
+        hide = (batch["segment"] == seg) & (batch["target"] == tgt)
+        batch["segment"][hide] = -1
+        batch["target"][hide] = -1
+    return batch
+
+
+class EpisodeSampler:
     """Batches of consecutive windows for truncated BPTT with carried state.
 
-    Each robot type has ``lanes`` lanes; a lane walks one stream from its first
-    tick in windows of ``window`` ticks (the trainer carries the core's hidden
-    state, detached, from one window to the next) and then takes the next
-    stream from a shuffled queue. ``reset`` marks lanes whose window starts a
-    stream (their hidden state must start at zero, as it does online).
+    ``lanes`` lanes each walk one episode from its first tick in windows of
+    ``window`` ticks and then take the next episode from a shuffled queue. A
+    lane gives two batch rows, its two robots (rows 2i and 2i+1), so an arm's
+    own stream and its partner's view of it share the batch (the alignment
+    term pairs them). ``reset`` marks rows whose window starts an episode (their
+    carried state must start at zero, as online). ``self_noise`` (m) is added
+    to the own body's positions: the arm sees its own hand through the same
+    imperfect eyes as its partner's.
     """
 
-    def __init__(self, streams: list[Stream], *, lanes: int, window: int, horizon: int,
-                 rng: np.random.Generator) -> None:
-        self.window, self.horizon, self.rng = window, horizon, rng
-        self.by_type: dict[str, list[Stream]] = {}
+    def __init__(self, streams: list[Stream], *, lanes: int, window: int, rng: np.random.Generator,
+                 self_noise: float = 0.0) -> None:
+        self.window, self.rng, self.self_noise = window, rng, float(self_noise)
+        by_episode: dict[int, list[Stream]] = {}
         for s in streams:
-            self.by_type.setdefault(s.robot_type, []).append(s)
-        n_types = len(self.by_type)
-        self.lanes = {t: max(1, int(math.ceil(lanes / n_types))) for t in self.by_type}
-        self._queue: dict[str, list[int]] = {t: [] for t in self.by_type}
-        self._lane: dict[str, list[list[int]]] = {}
-        for t in self.by_type:
-            self._lane[t] = [[self._next_stream(t), 0] for _ in range(self.lanes[t])]
-            # spread the lanes over their streams so the batch is not synchronised
-            for lane in self._lane[t]:
-                T = self.by_type[t][lane[0]].ticks
-                lane[1] = int(self.rng.integers(0, max(1, T // window))) * window
+            by_episode.setdefault(s.episode, []).append(s)
+        self.episodes = [sorted(v, key=lambda s: s.robot) for v in by_episode.values() if len(v) == 2]
+        if not self.episodes:
+            raise RobotMirrorError("no episode with both robots' streams to train on")
+        self.lanes = max(1, lanes // 2)
+        self._queue: list[int] = []
+        self._lane = [[self._next_episode(), 0] for _ in range(self.lanes)]
+        for lane in self._lane:  # spread the lanes so the batch is not synchronised
+            T = self.episodes[lane[0]][0].ticks
+            lane[1] = int(self.rng.integers(0, max(1, T // window))) * window
 
     def ticks_per_step(self) -> int:
-        return sum(self.lanes.values()) * self.window
+        return 2 * self.lanes * self.window
 
     def total_ticks(self) -> int:
-        return sum(s.ticks for ss in self.by_type.values() for s in ss)
+        return sum(s.ticks for pair in self.episodes for s in pair)
 
-    def _next_stream(self, t: str) -> int:
-        if not self._queue[t]:
-            self._queue[t] = list(self.rng.permutation(len(self.by_type[t])))
-        return int(self._queue[t].pop())
+    def _next_episode(self) -> int:
+        if not self._queue:
+            self._queue = list(self.rng.permutation(len(self.episodes)))
+        return int(self._queue.pop())
 
-    def next(self) -> dict[str, dict]:
-        """{robot type: batch} for one training step."""
-        out = {}
-        for t, lanes in self._lane.items():
-            parts, reset = [], []
-            for lane in lanes:
-                s = self.by_type[t][lane[0]]
-                a = lane[1]
-                b = min(a + self.window, s.ticks)
-                parts.append(_window_arrays(s, a, b, self.horizon))
+    def next(self) -> dict:
+        import torch
+
+        parts, reset = [], []
+        for lane in self._lane:
+            pair = self.episodes[lane[0]]
+            a = lane[1]
+            b = min(a + self.window, pair[0].ticks)
+            for s in pair:
+                parts.append(_window_arrays(s, a, b))
                 reset.append(a == 0)
-                lane[1] = b
-                if b >= s.ticks:
-                    lane[0], lane[1] = self._next_stream(t), 0
-            import torch
+            lane[1] = b
+            if b >= pair[0].ticks:
+                lane[0], lane[1] = self._next_episode(), 0
+        if self.self_noise > 0:
+            for p in parts:
+                noise = self.rng.normal(0.0, self.self_noise, (len(p["own"]), POSITION_DIMS))
+                p["own"] = p["own"].copy()
+                p["own"][:, :POSITION_DIMS] += noise.astype(np.float32)
+        batch = stack_windows(parts, self.window)
+        batch["reset"] = torch.tensor(reset)
+        return batch
 
-            batch = stack_windows(parts, self.window)
-            batch["reset"] = torch.tensor(reset)
-            out[t] = batch
-        return out
 
-
-def full_batch(s: Stream, horizon: int) -> dict:
+def full_batch(s: Stream) -> dict:
     """A whole stream as a batch of one (evaluation)."""
-    return stack_windows([_window_arrays(s, 0, s.ticks, horizon)], s.ticks)
+    return stack_windows([_window_arrays(s, 0, s.ticks)], s.ticks)

@@ -1,28 +1,32 @@
-"""``policy: mirror``: MirrorNet in the control loop.
+"""``policy: mirror`` and ``policy: mirror_lesioned``: MirrorNet in the control loop.
 
-Every tick the network runs once on both streams: the arm's own joints and
-its partner as perceived (``obs['seen_partner_*']``, observer frame). What
-it recognises drives the arm:
+Every tick the network runs once on both streams: the arm's own body (its
+keypoints and tool in its own base frame) and its partner as perceived
+(``obs['seen_partner_*']``, the same description). What it recognises drives
+the arm:
 
-- tower: the predicted time until the partner's turn ends. When that is no
-  longer than the time needed to fetch the next block, the arm fetches it
-  during the partner's turn, waits at the edge of the shared zone, and goes
-  in the moment the turn is granted (the scripted expert's anticipation
-  hook does the motion);
+- tower: the predicted time until the partner's turn ends (the turn-end head
+  on the observed stream). When that is no longer than the time needed to
+  fetch the next block, the arm fetches it during the partner's turn, waits
+  at the edge of the shared zone, and goes in the moment the turn is granted
+  (the scripted expert's anticipation hook does the motion);
 - imitation: as follower, the slot recognised from the leader's motion: the
-  target head on the observed stream when the follower's turn begins (the
-  recurrent state has integrated the leader's whole move; summing per-tick
-  beliefs over the turn did worse, 8/12 against 12/12 rounds in a trial).
-  The slot label never reaches this policy, and neither does any block
-  pose: the recognised slot is handed to the arm's IK planner.
+  target head, trained on the arm's *own* placements only, read on the
+  observed stream. The slot label never reaches this policy. (Block poses do:
+  they are in every observation, and the scripted motion layer uses them to
+  grasp its own block; the recognised slot is the only thing the network
+  hands it.)
+
+The network has no per-arm part, so any arm can run any checkpoint.
+``mirror_lesioned`` is the same network with its most mirror-like units (the
+top ``LESION_K`` by tuning correlation, stored in the checkpoint's metrics as
+``mirror_units``) silenced at every tick: the causal control of every
+behaviour credited to the mirror.
 
 Inference: one GRU-cell call for both streams, ``torch.inference_mode``,
-one thread (bench/mirror_inference.py measures it). Every tick advances only
-the recurrent state; the heads run when the motion layer asks (the turn-end
-head only during the partner's turn, when prefetching is considered; the
-target head only for the imitation follower). They are the same operations
-on the same state as :meth:`MirrorNet.step`, so the answers are identical;
-the motor, segment and prediction heads, which no policy reads, never run.
+one thread (bench/mirror_inference.py measures it). The heads run only when
+the motion layer asks (the turn-end head during the partner's turn, the
+target head for the imitation follower).
 """
 
 from __future__ import annotations
@@ -38,7 +42,8 @@ from torch import nn
 
 from robot_mirror.errors import ConfigError
 from robot_mirror.mirror.checkpoint import load_checkpoint
-from robot_mirror.mirror.features import other_features, robot_type_of, self_features
+from robot_mirror.mirror.features import body_features
+from robot_mirror.mirror.model import LESION_K
 from robot_mirror.policies import PolicyContext
 from robot_mirror.policies.builtin import make_expert
 from robot_mirror.sim.assets import PROJECT_ROOT
@@ -64,17 +69,16 @@ def resolve_checkpoint(scenario, robot: str) -> Path:
 
 
 class MirrorPolicy:
-    def __init__(self, ctx: PolicyContext, checkpoint: str | Path | None = None) -> None:
+    def __init__(self, ctx: PolicyContext, checkpoint: str | Path | None = None, *, lesioned: bool = False) -> None:
         torch.set_num_threads(1)
         spec, scenario = ctx.spec, ctx.scenario
-        self.robot_type = robot_type_of(scenario.robot(spec.name).urdf)
         path = Path(checkpoint) if checkpoint else resolve_checkpoint(scenario, spec.name)
-        self.checkpoint = load_checkpoint(path, robot_type=self.robot_type)
+        self.checkpoint = load_checkpoint(path)
         self.model = self.checkpoint.model.eval()
         self.name = spec.name
-        key = self.model.type_key(self.robot_type)
-        self._embed_self = plain_embedding(self.model.self_norm[key], self.model.self_adapters[key])
-        self._embed_other = plain_embedding(self.model.other_norm, self.model.other_adapter)
+        self.frame = scenario.robot(spec.name).base_frame()
+        self.lesion = lesion_mask(self.checkpoint, path) if lesioned else None
+        self._embed = plain_embedding(self.model.body_norm, self.model.body_layer)
         # What the network tells each task's motion layer (see module docstring).
         self.expert = make_expert(ctx, turn_end_predictor=self.predicted_turn_end,
                                   slot_source=self.recognised_slot)
@@ -87,17 +91,16 @@ class MirrorPolicy:
 
     def observe(self, obs: dict[str, Any]) -> None:
         """Advance the network by one tick on both streams."""
-        own = torch.from_numpy(self_features(obs["q"], obs["dq"], np.float32(obs["gripper"])))[None]
-        seen = torch.from_numpy(other_features(obs["seen_partner_keypoints"], obs["seen_partner_ee_pose"],
-                                               np.float32(obs["seen_partner_gripper"]),
-                                               np.float32(obs["partner_observed"])))[None]
+        own = body_features(self.frame.points_to_local(obs["keypoints"]), self.frame.pose_to_local(obs["ee_pose"]),
+                            np.float32(obs["gripper"]), np.float32(1.0))
+        seen = body_features(obs["seen_partner_keypoints"], obs["seen_partner_ee_pose"],
+                             np.float32(obs["seen_partner_gripper"]), np.float32(obs["partner_observed"]))
         model = self.model
         with torch.inference_mode():
             h = self.hidden if self.hidden is not None else torch.cat(model.initial_state(1), dim=0)
-            x = torch.cat([self._embed_self(own), self._embed_other(seen)], dim=0)
-            core = model.core
-            self.hidden = torch.gru_cell(x, h, core.weight_ih_l0, core.weight_hh_l0, core.bias_ih_l0,
-                                         core.bias_hh_l0)
+            x = self._embed(torch.from_numpy(np.stack([own, seen])))
+            h = model.cell(x, h)
+            self.hidden = h * self.lesion if self.lesion is not None else h
         self._partner_turn = bool(obs["holder"]) and not obs["my_turn"]
 
     def act(self, obs: dict[str, Any]):
@@ -114,13 +117,42 @@ class MirrorPolicy:
 
     def recognised_slot(self, obs: dict[str, Any]) -> int:
         n = len(obs["slots"])
+        if self.hidden is None:
+            return 0
         with torch.inference_mode():
-            obs_target = self.model.target_head(self.hidden)[1:]  # both rows, as MirrorNet.step runs it
+            obs_target = self.model.target_head(self.hidden[1:])
         return int(torch.argmax(obs_target[0][:n]))
+
+    def readouts(self) -> dict[str, Any]:
+        """What the network says now, for viewers: the turn-end prediction, the
+        segment/target probabilities on both streams, and the core's activations
+        (own stream, then observed stream)."""
+        if self.hidden is None:
+            return {}
+        m = self.model
+        with torch.inference_mode():
+            seg = torch.softmax(m.segment_head(self.hidden), -1)
+            tgt = torch.softmax(m.target_head(self.hidden), -1)
+            turn_end = float(m.turn_end_seconds(self.hidden[1:])[0])
+        return {"turn_end_pred_s": turn_end if self._partner_turn else None,
+                "segment_probs": seg[1].tolist(), "target_probs": tgt[1].tolist(),
+                "self_segment_probs": seg[0].tolist(), "self_target_probs": tgt[0].tolist(),
+                "core": self.hidden.reshape(-1).tolist()}
+
+
+def lesion_mask(checkpoint, path: Path) -> torch.Tensor:
+    """1 everywhere but the checkpoint's ``mirror_units`` (the top ``LESION_K``)."""
+    units = checkpoint.metrics.get("mirror_units")
+    if not units:
+        raise ConfigError(f"{path}: has no 'mirror_units' in its metrics, so it cannot be lesioned; "
+                          "retrain it with `robot-mirror train`")
+    mask = torch.ones(checkpoint.model.config.hidden)
+    mask[torch.as_tensor([int(u) for u in units[:LESION_K]])] = 0.0
+    return mask
 
 
 def plain_embedding(norm: nn.Module, mlp: nn.Sequential) -> Callable[[torch.Tensor], torch.Tensor]:
-    """``mlp(norm(x))`` (MirrorNet.embed_self / embed_other) as plain tensor
+    """``mlp(norm(x))`` (MirrorNet.embed) as plain tensor
     calls: the same kernels on the same weights, so the same numbers, without
     nn.Module's per-call dispatch, which cost as much as the arithmetic on
     these tiny layers. tests/test_mirror_policy.py holds it to MirrorNet.step."""
@@ -143,5 +175,5 @@ def plain_embedding(norm: nn.Module, mlp: nn.Sequential) -> Callable[[torch.Tens
 
 
 def check_mirror_policy(scenario, robot: str) -> None:
-    """Fail early, in one line, on a missing, corrupt or wrong-robot checkpoint."""
-    load_checkpoint(resolve_checkpoint(scenario, robot), robot_type=robot_type_of(scenario.robot(robot).urdf))
+    """Fail early, in one line, on a missing or corrupt checkpoint (any arm may run it)."""
+    load_checkpoint(resolve_checkpoint(scenario, robot))

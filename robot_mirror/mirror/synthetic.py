@@ -1,4 +1,4 @@
-"""Synthetic demonstrations: a small ``robot_mirror.demos/1`` folder without a simulator.
+"""Synthetic demonstrations: a small ``robot_mirror.demos/2`` folder without a simulator.
 
 :func:`write_synthetic_demos` writes two toy arms taking turns, in exactly the
 format :func:`robot_mirror.mirror.dataset.load_demos` reads (tests,
@@ -122,6 +122,7 @@ def _own_arrays(rng: np.random.Generator, a: dict, r: int, control_hz: int,
     data[p + "gripper"] = a["grip"][r].astype(np.float32)
     data[p + "ee_pose"] = np.concatenate([world_kp[:, -1], world_quat], 1).astype(np.float32)
     data[p + "own_keypoints"] = kp.astype(np.float32)
+    data[p + "own_ee_pose"] = np.concatenate([kp[:, -1], quat], 1).astype(np.float32)
     data[p + "segment"] = a["seg"][r]
     data[p + "target"] = a["tgt"][r]
     data[p + "block"] = a["block"][r]
@@ -171,7 +172,7 @@ def write_synthetic_demos(out: str | Path, *, episodes: int = 4, turns: int = 4,
                           urdfs: tuple[str, str] = ("synthetic/arm.urdf", "synthetic/arm.urdf"),
                           dofs: Optional[tuple[int, int]] = None, noise: float = 0.005,
                           drop_rate: float = 0.05, seg_ticks: tuple[int, int] = (5, 9)) -> Path:
-    """Write a tiny ``robot_mirror.demos/1`` folder of two toy arms taking turns.
+    """Write a tiny ``robot_mirror.demos/2`` folder of two toy arms taking turns.
 
     Turn *i* is taken by robot (first + i) % 2 and aims at target i % n_targets;
     the acting arm goes through reach, grasp, carry, place, retreat, each a

@@ -25,21 +25,23 @@ import numpy as np
 import torch
 
 from robot_mirror.errors import RobotMirrorError
-from robot_mirror.mirror.dataset import DemoSet, Stream, WindowSampler, compute_stats, load_demos
-from robot_mirror.mirror.model import MirrorConfig, MirrorNet, info_nce, sample_contrastive
+from robot_mirror.mirror.dataset import DemoSet, EpisodeSampler, Stream, compute_stats, load_demos, mask_pairs
+from robot_mirror.mirror.model import (MirrorConfig, MirrorNet, alignment_loss, supervised_losses,
+                                       synchronous_pairs)
 
 
 @dataclass
 class TrainOptions:
-    epochs: int = 30
+    epochs: int = 12
     seed: int = 0
     window: int = 96            # ticks per truncated-BPTT window
-    lanes: int = 16             # windows per step (split over robot types)
-    lr: float = 2e-3
+    lanes: int = 16             # rows per step (8 episodes x 2 robots)
+    lr: float = 3e-3
     clip: float = 1.0
     held_out: float = 0.2       # fraction of episodes kept for evaluation
     hidden: int = 128
-    contrastive_weight: float = 0.2
+    align_weight: float = 1.0   # 0 = the "no alignment" ablation
+    heldout_pairs: list = field(default_factory=lambda: [["carry", -1]])  # -1: the last target
     progress: bool = True
     max_steps: Optional[int] = None
     config_overrides: dict = field(default_factory=dict)
@@ -55,13 +57,15 @@ class TrainResult:
     steps: int
 
 
-Evaluate = Callable[[MirrorNet, list[Stream]], dict]  # (trained model, held-out streams) -> metrics
+Evaluate = Callable[[MirrorNet, list[Stream], list[Stream], float], dict]  # (model, train, held out, hz) -> metrics
 
 
 def make_config(demos: DemoSet, options: TrainOptions) -> MirrorConfig:
-    return MirrorConfig(robot_types=list(demos.robot_types), dofs=[demos.dofs[t] for t in demos.robot_types],
-                        segments=list(demos.segments), n_targets=demos.n_targets, hidden=options.hidden,
-                        contrastive_weight=options.contrastive_weight, **options.config_overrides)
+    pairs = [[s, int(t) % max(1, demos.n_targets)] for s, t in options.heldout_pairs]
+    noise = float((demos.meta.get("perception") or {}).get("noise_std", 0.0) or 0.0)
+    return MirrorConfig(segments=list(demos.segments), n_targets=demos.n_targets, trained_on=list(demos.robot_types),
+                        hidden=options.hidden, align_weight=options.align_weight, heldout_pairs=pairs,
+                        self_noise_std=noise, **options.config_overrides)
 
 
 def seed_everything(seed: int) -> np.random.Generator:
@@ -70,31 +74,19 @@ def seed_everything(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-def step_loss(model: MirrorNet, batches: dict[str, dict], hidden: dict[str, tuple], gen: torch.Generator,
-              ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """The weighted training loss of one step's ``batches`` (robot type -> window
-    batch) and its parts; ``hidden`` (robot type -> carried core state) is
-    advanced in place, detached."""
+def step_loss(model: MirrorNet, batch: dict, hidden: tuple, gen: torch.Generator,
+              ) -> tuple[torch.Tensor, dict[str, torch.Tensor], tuple]:
+    """The weighted loss of one window batch, its parts, and the carried state (detached)."""
     c = model.config
-    parts: dict[str, torch.Tensor] = {}
-    pools = []
-    for t, batch in batches.items():
-        keep = (~batch["reset"]).float().unsqueeze(1)
-        h_self, h_obs = hidden[t]
-        out = model(t, batch["own"], batch["seen"], batch["target"], (h_self * keep, h_obs * keep))
-        hidden[t] = (out.state[0].detach(), out.state[1].detach())
-        for k, v in model.losses(t, batch, out).items():
-            parts[k] = parts.get(k, 0.0) + v / len(batches)
-        if c.contrastive_weight > 0:
-            pools.append(sample_contrastive(out, batch, c.n_targets, c.contrastive_samples, gen))
-    loss = (parts["seg_self"] + parts["tgt_self"] + parts["seg_obs"] + parts["tgt_obs"]
-            + c.predict_weight * parts["predict"] + c.turn_weight * parts["turn"]
-            + c.motor_weight * parts["motor"])
-    if c.contrastive_weight > 0:
-        sz, sl, oz, ol = (torch.cat([p[i] for p in pools]) for i in range(4))
-        parts["contrastive"] = info_nce(sz, sl, oz, ol, c.temperature)
-        loss = loss + c.contrastive_weight * parts["contrastive"]
-    return loss, parts
+    keep = (~batch["reset"]).float().unsqueeze(1)
+    out = model(batch["own"], batch["seen"], (hidden[0] * keep, hidden[1] * keep))
+    parts = supervised_losses(model, batch, out)
+    loss = parts["seg_self"] + parts["tgt_self"] + c.predict_weight * parts["predict"] + c.turn_weight * parts["turn"]
+    if c.align_weight > 0:
+        own, seen, positive = synchronous_pairs(out, batch, c.align_samples, c.align_tolerance, gen)
+        parts["align"] = alignment_loss(own, seen, positive, c.temperature)
+        loss = loss + c.align_weight * parts["align"]
+    return loss, parts, (out.state[0].detach(), out.state[1].detach())
 
 
 def train_model(model: MirrorNet, streams: list[Stream], options: TrainOptions,
@@ -103,7 +95,8 @@ def train_model(model: MirrorNet, streams: list[Stream], options: TrainOptions,
     from tqdm import tqdm
 
     c = model.config
-    sampler = WindowSampler(streams, lanes=options.lanes, window=options.window, horizon=c.motor_horizon, rng=rng)
+    sampler = EpisodeSampler(streams, lanes=options.lanes, window=options.window, rng=rng,
+                             self_noise=c.self_noise_std)
     steps_per_epoch = max(1, math.ceil(sampler.total_ticks() / sampler.ticks_per_step()))
     total = steps_per_epoch * max(1, options.epochs)
     if options.max_steps is not None:
@@ -111,14 +104,15 @@ def train_model(model: MirrorNet, streams: list[Stream], options: TrainOptions,
     opt = torch.optim.Adam(model.parameters(), lr=options.lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=options.lr, total_steps=total, pct_start=0.1)
     gen = torch.Generator().manual_seed(options.seed)
-    hidden = {t: model.initial_state(n) for t, n in sampler.lanes.items()}
+    hidden = model.initial_state(2 * sampler.lanes)
     history: list[dict] = []
     sums: dict[str, float] = {}
     model.train()
     bar = tqdm(range(total), desc="train", unit="step", disable=not options.progress, leave=False,
                dynamic_ncols=True)
     for step in bar:
-        loss, parts = step_loss(model, sampler.next(), hidden, gen)
+        batch = mask_pairs(sampler.next(), c.heldout_codes())
+        loss, parts, hidden = step_loss(model, batch, hidden, gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), options.clip)
@@ -163,7 +157,7 @@ def train(data: str | Path, out: Optional[str | Path], options: TrainOptions, *,
     metrics: dict = {"held_out_episodes": test_eps, "evaluated_on": "held_out" if demos.streams_of(test_eps)
                      else "training (only one episode)"}
     if evaluate is not None:
-        metrics.update(evaluate(model, test_streams))
+        metrics.update(evaluate(model, train_streams, test_streams, demos.control_hz))
     metrics["final_loss"] = history[-1] if history else {}
     path = None
     if out is not None:
@@ -173,5 +167,6 @@ def train(data: str | Path, out: Optional[str | Path], options: TrainOptions, *,
                   "train_episodes": train_eps, "held_out_episodes": test_eps,
                   "scenario": demos.meta.get("scenario"), "task": demos.meta.get("task")},
             extra={"training": {"epochs": options.epochs, "steps": steps, "window": options.window,
-                                "lanes": options.lanes, "lr": options.lr, "history": history}})
+                                "lanes": options.lanes, "lr": options.lr, "align_weight": options.align_weight,
+                                "history": history}})
     return TrainResult(model=model, checkpoint=path, history=history, metrics=metrics, seconds=seconds, steps=steps)

@@ -4,7 +4,7 @@ Runs a scenario's policies in process (``TurnTakingEnv`` + ``make_policy``;
 in the imitation task the expert follower gets the task's true slot) and
 writes, per episode, one compressed NPZ with each robot's own state, what it
 saw of its partner, and its own action labels, tick by tick; then
-``meta.json``, last and atomically. Format ``robot_mirror.demos/1``,
+``meta.json``, last and atomically. Format ``robot_mirror.demos/2``,
 documented key by key in ``docs/demos.md``.
 """
 
@@ -61,7 +61,7 @@ def partner_turn_end_in(holder_is_partner: np.ndarray, partner_ends: list[int], 
     return out.astype(np.float32)
 
 
-ROW_KEYS = ("q", "dq", "gripper", "ee_pose", "own_keypoints", "seen_partner_keypoints", "seen_partner_ee_pose",
+ROW_KEYS = ("q", "dq", "gripper", "ee_pose", "own_ee_pose", "own_keypoints", "seen_partner_keypoints", "seen_partner_ee_pose",
             "seen_partner_gripper", "partner_observed", "segment", "target", "block", "my_turn", "holder")
 
 
@@ -72,6 +72,7 @@ def _append_row(rows: dict[str, list], obs: dict[str, Any], policy, frame) -> No
                 "seen_partner_gripper", "partner_observed", "my_turn", "holder"):
         rows[key].append(obs[key])
     rows["own_keypoints"].append(frame.points_to_local(obs["keypoints"]))
+    rows["own_ee_pose"].append(frame.pose_to_local(obs["ee_pose"]))
     rows["segment"].append(segment)
     rows["target"].append(target)
     rows["block"].append(block)
@@ -81,7 +82,7 @@ def _robot_arrays(rows: dict[str, list], prefix: str, partner: str, partner_ends
                   control_hz: int) -> dict[str, np.ndarray]:
     """One robot's NPZ arrays (keys ``prefix`` + name) from its rows."""
     out = {}
-    for key in ("q", "dq", "gripper", "ee_pose", "own_keypoints", "seen_partner_keypoints",
+    for key in ("q", "dq", "gripper", "ee_pose", "own_ee_pose", "own_keypoints", "seen_partner_keypoints",
                 "seen_partner_ee_pose", "seen_partner_gripper"):
         out[prefix + key] = np.asarray(rows[key], dtype=np.float32)
     out[prefix + "partner_observed"] = np.asarray(rows["partner_observed"], dtype=bool)
