@@ -6,6 +6,8 @@ Every user-caused problem ends in one line on stderr (``robot-mirror: error:
 
 from __future__ import annotations
 
+import json
+
 import argparse
 import os
 import sys
@@ -276,10 +278,10 @@ def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train the mirror network on demonstrations (docs/mirror.md)")
     p.add_argument("--data", required=True, help="demonstration folder written by `robot-mirror demos`")
     p.add_argument("--out", required=True, help="checkpoint file to write, e.g. models/mirror_tower.pt")
-    p.add_argument("--epochs", type=int, help="passes over the training ticks (default 30)")
+    p.add_argument("--epochs", type=int, help="passes over the training ticks (default 12)")
     p.add_argument("--seed", type=int, default=0, help="seed of the weights, split and sampling (default 0)")
-    p.add_argument("--no-contrastive", action="store_true",
-                   help="no InfoNCE term (the ablation: contrastive_weight = 0)")
+    p.add_argument("--no-align", action="store_true",
+                   help="no synchronous alignment term (the ablation: align_weight = 0)")
     p.add_argument("--hidden", type=int, default=128, help="recurrent core size (default 128)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
@@ -293,34 +295,38 @@ def cmd_train(args) -> int:
 
 
 def _add_evaluate(sub) -> None:
-    p = sub.add_parser("evaluate", help="mirror-network metrics, controls, ablations and plots")
+    p = sub.add_parser("evaluate", help="mirror-network metrics with their nulls, baselines and plots (docs/mirror.md)")
     p.add_argument("--checkpoint", action="append", required=True,
-                   help="MirrorNet checkpoint (repeat: one per task, e.g. tower and imitation)")
+                   help="MirrorNet checkpoint (repeat: one per task); its _seedN / _noalign siblings are found")
     p.add_argument("--scenario", action="append", required=True, help="scenario to evaluate on (repeatable)")
-    p.add_argument("--episodes", type=int, default=4, help="evaluation episodes per scenario (default 4)")
-    p.add_argument("--online-episodes", type=int, help="closed-loop episodes per policy (default: --episodes)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the first evaluation episode")
+    p.add_argument("--episodes", type=int, default=8, help="demonstration episodes per level (half fit, half scored)")
+    p.add_argument("--online-episodes", type=int, default=0,
+                   help="closed-loop episodes per policy variant and level (0: offline only)")
+    p.add_argument("--levels", default="default,stress", help="perception levels, comma-separated")
+    p.add_argument("--permutations", type=int, default=1000, help="permutations of each null (default 1000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the first evaluation episode (below 1000: unseen)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--cross", default="launch/tower_mixed.yaml",
-                   help="scenario with a partner of another make, for the zero-shot figures ('' to skip)")
     p.add_argument("--out", required=True, help="folder for metrics.json and the plots")
     p.set_defaults(func=cmd_evaluate)
 
 
 def cmd_evaluate(args) -> int:
-    from robot_mirror.studies.evaluate import evaluate
+    from robot_mirror.studies.evaluate import LEVELS, evaluate
 
-    if args.episodes < 1:
-        raise RobotMirrorError(f"--episodes {args.episodes}: must be at least 1")
+    if args.episodes < 2:
+        raise RobotMirrorError(f"--episodes {args.episodes}: must be at least 2 (half fit, half scored)")
+    levels = [lv.strip() for lv in args.levels.split(",") if lv.strip()]
+    bad = [lv for lv in levels if lv not in LEVELS]
+    if bad or not levels:
+        raise RobotMirrorError(f"--levels {args.levels}: each must be one of {', '.join(LEVELS)}")
     metrics = evaluate(args.checkpoint, args.scenario, episodes=args.episodes, out=args.out, seed=args.seed,
-                       overrides=args.overrides, online_episodes=args.online_episodes,
-                       cross_scenario=args.cross or None)
-    print(f"\n== evaluation ({', '.join(metrics['measured_tasks'])}) -> {args.out}/metrics.json ==")
+                       overrides=args.overrides, online_episodes=args.online_episodes, levels=levels,
+                       permutations=args.permutations)
+    print(f"\n== evaluation -> {args.out}/metrics.json ==")
     for key, value in metrics.items():
-        if key in ("plots", "per_task", "seed", "episodes", "measured_tasks"):
+        if key in ("tasks", "plots", "seeds", "baselines"):
             continue
-        shown = "-" if value is None else (f"{value:.4f}" if isinstance(value, float) else value)
-        print(f"  {key:<40} {shown}")
+        print(f"  {key:<44} {json.dumps(value, default=str)[:110]}")
     print(f"  plots: {', '.join(metrics['plots'])}")
     return 0
 

@@ -2,7 +2,7 @@
 
 Pure functions over arrays (predictions and labels per stream; definitions in
 docs/mirror.md): the early recognition curve of the partner's target,
-turn-end anticipation, and the motor head's joint error.
+and turn-end anticipation.
 """
 
 from __future__ import annotations
@@ -85,40 +85,3 @@ def turn_end_anticipation(pred: Sequence[np.ndarray], true: Sequence[np.ndarray]
             "mae_last_2s_s": float(late.mean()) if late.size else float("nan"),
             "lead_time_s": float(np.mean(leads)) if leads else float("nan"),
             "tolerance_s": tolerance, "turns": len(leads)}
-
-
-# ---- motor head ------------------------------------------------------------------------------
-
-def motor_error(pred_q: Sequence[np.ndarray], q: Sequence[np.ndarray], mask: Optional[Sequence[np.ndarray]] = None,
-                ) -> dict:
-    """Joint-space error of predicted own joint targets against the expert's.
-
-    ``pred_q[i]`` (T, K, D) radians for t+1..t+K, ``q[i]`` (T, D) the recorded
-    joints, ``mask[i]`` (T,) ticks to score (e.g. the arm's own turn). Reports
-    the mean absolute error per horizon step and overall, the RMS error, and the
-    same for the "hold" baseline that predicts q_t for every step ahead.
-    """
-    abs_k, hold_k, sq = [], [], []
-    for i, (p, y) in enumerate(zip(pred_q, q)):
-        p, y = np.asarray(p, np.float64), np.asarray(y, np.float64)
-        T, K = p.shape[0], p.shape[1]
-        m = np.ones(T, bool) if mask is None else np.asarray(mask[i], bool)
-        for k in range(1, K + 1):
-            valid = m.copy()
-            valid[T - k:] = False
-            if len(abs_k) < k:
-                abs_k.append([]), hold_k.append([])
-            if not valid.any():
-                continue
-            idx = np.nonzero(valid)[0]
-            err = p[idx, k - 1] - y[idx + k]
-            abs_k[k - 1].append(np.abs(err).ravel())
-            sq.append((err ** 2).ravel())
-            hold_k[k - 1].append(np.abs(y[idx] - y[idx + k]).ravel())
-    per = [float(np.concatenate(a).mean()) if a else float("nan") for a in abs_k]
-    hold = [float(np.concatenate(a).mean()) if a else float("nan") for a in hold_k]
-    allsq = np.concatenate(sq) if sq else np.zeros(0)
-    return {"mae_rad": float(np.nanmean(per)) if per else float("nan"), "mae_rad_per_step": per,
-            "rmse_rad": float(np.sqrt(allsq.mean())) if allsq.size else float("nan"),
-            "hold_baseline_mae_rad": float(np.nanmean(hold)) if hold else float("nan"),
-            "hold_baseline_mae_rad_per_step": hold}

@@ -2,7 +2,10 @@
 
 Pure functions over arrays (core states and labels; definitions and formulas
 in docs/mirror.md): a linear probe trained in one condition (executing) and
-tested in the other (observing), and the cross-condition mirror index.
+tested in the other (observing); the per-unit tuning correlation across
+actions, executing vs observing, with its permutation nulls; and Wyrick's
+cross-condition mirror index (CMNI), which only asks that a unit respond in
+both conditions.
 """
 
 from __future__ import annotations
@@ -83,44 +86,110 @@ def _subsample(x: np.ndarray, y: np.ndarray, n: int, rng: np.random.Generator):
     return x, y
 
 
-def cross_condition_probe(self_x: np.ndarray, self_y: np.ndarray, obs_x: np.ndarray, obs_y: np.ndarray,
-                          n_classes: Optional[int] = None, *, max_samples: int = 20000, seed: int = 0,
-                          l2: float = 1e-3) -> dict:
-    """Decode a label linearly from core states in one condition, test in the other.
-
-    ``self_to_obs``: trained on states while executing (self stream, own labels),
-    tested on states while observing (observed stream, partner's labels);
-    ``obs_to_self`` the reverse; ``self_to_self`` / ``obs_to_obs`` within a
-    condition on a random half split (the ceiling to compare with). ``balanced_*``
-    are mean per-class recalls; ``chance_*`` the majority-class rate of the test set.
-    Samples with a negative label are ignored.
-    """
+def transfer_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray, *,
+                   max_samples: int = 20000, seed: int = 0, l2: float = 1e-3) -> dict:
+    """A linear probe fitted in one condition and scored in another, as balanced
+    accuracy (mean per-class recall over the classes present in the test set).
+    ``probe_self_to_obs`` fits on states while executing (own labels) and tests
+    on states while observing (the partner's labels). ``chance`` is 1 / the
+    number of test classes: what a constant, or any answer independent of the
+    state, scores in balanced accuracy. Negative labels are ignored."""
     rng = np.random.default_rng(seed)
-    self_x, self_y = np.asarray(self_x), np.asarray(self_y).astype(np.int64)
-    obs_x, obs_y = np.asarray(obs_x), np.asarray(obs_y).astype(np.int64)
-    ks, ko = self_y >= 0, obs_y >= 0
-    sx, sy = _subsample(self_x[ks], self_y[ks], max_samples, rng)
-    ox, oy = _subsample(obs_x[ko], obs_y[ko], max_samples, rng)
-    if n_classes is None:
-        n_classes = int(max(sy.max(initial=-1), oy.max(initial=-1)) + 1)
-    out: dict = {"n_self": int(len(sy)), "n_obs": int(len(oy))}
-    if len(sy) < 2 or len(oy) < 2 or n_classes < 2:
-        for k in ("self_to_obs", "obs_to_self", "self_to_self", "obs_to_obs"):
-            out[k] = out["balanced_" + k] = float("nan")
-        out["chance_self"], out["chance_obs"] = chance(sy), chance(oy)
+    train_y, test_y = np.asarray(train_y, np.int64), np.asarray(test_y, np.int64)
+    kt, ks = train_y >= 0, test_y >= 0
+    tx, ty = _subsample(np.asarray(train_x)[kt], train_y[kt], max_samples, rng)
+    sx, sy = _subsample(np.asarray(test_x)[ks], test_y[ks], max_samples, rng)
+    classes = np.unique(sy)
+    out = {"n_train": int(len(ty)), "n_test": int(len(sy)), "classes": int(classes.size),
+           "chance": float(1.0 / classes.size) if classes.size else float("nan")}
+    if len(ty) < 2 or len(sy) < 1 or np.unique(ty).size < 2:
+        out["balanced_accuracy"] = float("nan")
         return out
-    p_self = fit_linear_probe(sx, sy, n_classes, l2=l2)
-    p_obs = fit_linear_probe(ox, oy, n_classes, l2=l2)
-    for name, probe, x, y in (("self_to_obs", p_self, ox, oy), ("obs_to_self", p_obs, sx, sy)):
-        pred = probe.predict(x)
-        out[name], out["balanced_" + name] = accuracy(pred, y), balanced_accuracy(pred, y)
-    for name, x, y in (("self_to_self", sx, sy), ("obs_to_obs", ox, oy)):
-        idx = rng.permutation(len(y))
-        a, b = idx[: len(y) // 2], idx[len(y) // 2:]
-        pred = fit_linear_probe(x[a], y[a], n_classes, l2=l2).predict(x[b])
-        out[name], out["balanced_" + name] = accuracy(pred, y[b]), balanced_accuracy(pred, y[b])
-    out["chance_self"], out["chance_obs"] = chance(sy), chance(oy)
+    probe = fit_linear_probe(tx, ty, int(max(ty.max(), sy.max()) + 1), l2=l2)
+    out["balanced_accuracy"] = balanced_accuracy(probe.predict(sx), sy)
     return out
+
+
+# ---- tuning correlation (the classic mirror-neuron criterion) --------------------------------
+
+def class_means(x: np.ndarray, y: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """(C, H) mean state per class (rows of classes absent from ``y`` are NaN).
+    Sort-and-reduce: O(N H), so a thousand permutations stay cheap."""
+    x, y = np.asarray(x, np.float64), np.asarray(y)
+    out = np.full((len(classes), x.shape[1]), np.nan)
+    keep = np.isin(y, classes)
+    if not keep.any():
+        return out
+    y, x = y[keep], x[keep]
+    order = np.argsort(y, kind="stable")
+    ys = y[order]
+    starts = np.flatnonzero(np.r_[True, ys[1:] != ys[:-1]])
+    sums = np.add.reduceat(x[order], starts, axis=0)
+    counts = np.diff(np.r_[starts, len(ys)])
+    rows = np.searchsorted(classes, ys[starts])
+    out[rows] = sums / counts[:, None]
+    return out
+
+
+def unit_correlations(tuning_self: np.ndarray, tuning_obs: np.ndarray) -> np.ndarray:
+    """Per unit, the Pearson correlation across actions of its executing and
+    observing tuning curves ((C, H) each); NaN for a unit flat in either."""
+    a = tuning_self - tuning_self.mean(0)
+    b = tuning_obs - tuning_obs.mean(0)
+    den = np.sqrt((a ** 2).sum(0) * (b ** 2).sum(0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (a * b).sum(0) / den
+    return np.where(den > 1e-12, r, np.nan)
+
+
+def tuning_index(self_x, self_y, obs_x, obs_y) -> tuple[float, np.ndarray, np.ndarray]:
+    """``mirror_index_corr``: the mean over units of the correlation between a
+    unit's tuning to actions while executing and while observing. Actions are
+    the classes present in both conditions (negative labels ignored). Returns
+    (index, per-unit r, classes)."""
+    self_y, obs_y = np.asarray(self_y), np.asarray(obs_y)
+    classes = np.intersect1d(np.unique(self_y[self_y >= 0]), np.unique(obs_y[obs_y >= 0]))
+    if classes.size < 3:
+        return float("nan"), np.full(np.asarray(self_x).shape[1], np.nan), classes
+    r = unit_correlations(class_means(self_x, self_y, classes), class_means(obs_x, obs_y, classes))
+    return float(np.nanmean(r)) if np.isfinite(r).any() else float("nan"), r, classes
+
+
+def tuning_nulls(self_x, self_y, obs_x, obs_y, episode_of_obs: np.ndarray, *, permutations: int = 1000,
+                 seed: int = 0) -> dict:
+    """Permutation p-values of ``mirror_index_corr``.
+
+    - scrambled actions: which observed action goes with which executed action
+      is permuted (the observing tuning curves' columns), ``permutations`` times;
+    - shuffled partners: the observed states are paired with the labels of a
+      circularly shifted timeline (per episode, a random shift), which keeps
+      every statistic of both but the moment-to-moment correspondence.
+
+    p = (1 + #{null >= observed}) / (1 + permutations)."""
+    rng = np.random.default_rng(seed)
+    index, _, classes = tuning_index(self_x, self_y, obs_x, obs_y)
+    out = {"permutations": permutations}
+    if not np.isfinite(index):
+        return {**out, "p_scrambled": float("nan"), "p_shuffled": float("nan"),
+                "null_scrambled_mean": float("nan"), "null_shuffled_mean": float("nan")}
+    t_self = class_means(self_x, self_y, classes)
+    t_obs = class_means(obs_x, obs_y, classes)
+    scrambled = np.array([np.nanmean(unit_correlations(t_self, t_obs[rng.permutation(classes.size)]))
+                          for _ in range(permutations)])
+    obs_y = np.asarray(obs_y)
+    episodes = np.asarray(episode_of_obs)
+    groups = [np.nonzero(episodes == e)[0] for e in np.unique(episodes)]
+    shuffled = []
+    for _ in range(permutations):
+        y = obs_y.copy()
+        for idx in groups:
+            y[idx] = np.roll(obs_y[idx], int(rng.integers(1, max(2, idx.size))))
+        t = class_means(obs_x, y, classes)
+        shuffled.append(np.nanmean(unit_correlations(t_self, t)) if np.isfinite(t).all() else np.nan)
+    shuffled = np.asarray(shuffled)
+    return {**out, "p_scrambled": float((1 + np.sum(scrambled >= index)) / (1 + permutations)),
+            "p_shuffled": float((1 + np.sum(np.nan_to_num(shuffled, nan=-np.inf) >= index)) / (1 + permutations)),
+            "null_scrambled_mean": float(np.mean(scrambled)), "null_shuffled_mean": float(np.nanmean(shuffled))}
 
 
 # ---- mirror index ----------------------------------------------------------------------------

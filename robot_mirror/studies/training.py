@@ -14,16 +14,16 @@ import torch
 
 from robot_mirror.errors import RobotMirrorError
 from robot_mirror.mirror.train import Evaluate, TrainOptions, TrainResult, train
-from robot_mirror.studies.metrics import evaluate_model
+from robot_mirror.studies.scorecard import scorecard
 
 
-def held_out_evaluation(*, controls: bool = True, seed: int = 0) -> Evaluate:
-    """``evaluate`` for :func:`~robot_mirror.mirror.train.train`: every offline
-    metric of the trained network on the held-out streams (vocabulary from the
-    network's config), with the controls when ``controls``."""
-    def evaluate(model, streams) -> dict:
-        return evaluate_model(model, streams, segments=model.config.segments, n_targets=model.config.n_targets,
-                              controls=controls, seed=seed)
+def held_out_evaluation(*, permutations: int = 200, controls: bool = True, seed: int = 0) -> Evaluate:
+    """``evaluate`` for :func:`~robot_mirror.mirror.train.train`: the scorecard of
+    the trained network on the held-out streams (its ``mirror_units`` are what
+    ``policy: mirror_lesioned`` silences)."""
+    def evaluate(model, train_streams, test_streams, hz) -> dict:
+        return scorecard(model, train_streams, test_streams, hz=hz, permutations=permutations,
+                         controls=controls, seed=seed)
 
     return evaluate
 
@@ -39,24 +39,22 @@ def format_report(result: TrainResult) -> str:
 
 
 def _metric_lines(m: dict) -> list[str]:
-    h, ps, pt, mi = m["heads"], m["probe_segment"], m["probe_target"], m["mirror_index"]
+    h = m["heads"]
     lines = [
-        f"held-out ({m['evaluated_on']}, {m['ticks']} ticks): segment acc self {h['segment_self']:.3f} / "
-        f"observed {h['segment_obs']:.3f}; target acc self {h['target_self']:.3f} / observed {h['target_obs']:.3f}",
-        f"cross-condition probe, segment: self->obs {ps['self_to_obs']:.3f}, obs->self {ps['obs_to_self']:.3f}"
-        f" (chance {ps['chance_obs']:.3f}); target: self->obs {pt['self_to_obs']:.3f}, "
-        f"obs->self {pt['obs_to_self']:.3f} (chance {pt['chance_obs']:.3f})",
-        f"mirror index (CMNI) {mi['cmni']:.4f}, mirror units {mi['mirror_units']:.2f}",
-        f"early recognition at half turn {m['early_recognition_at_half']:.3f}; turn-end MAE "
-        f"{m['turn_end']['mae_s']:.2f} s, lead {m['turn_end']['lead_time_s']:.2f} s; motor MAE "
-        f"{m['motor']['mae_rad']:.4f} rad (hold {m['motor']['hold_baseline_mae_rad']:.4f})",
+        f"held-out ({m['evaluated_on']}, {m['ticks']} ticks): action from the own-action heads: own "
+        f"{h['own']:.3f}, partner {h['partner']:.3f}",
+        f"probe_self_to_obs {m['probe_self_to_obs']:.3f} (chance {m['probe_self_to_obs_chance']:.3f}, "
+        f"untrained {m.get('probe_self_to_obs_untrained', float('nan')):.3f})",
+        f"mirror_index_corr {m['mirror_index_corr']:.3f} (p scrambled {m['mirror_index_corr_p_scrambled']:.4f}, "
+        f"p shuffled {m['mirror_index_corr_p_shuffled']:.4f}, untrained "
+        f"{m.get('mirror_index_corr_untrained', float('nan')):.3f}); CMNI {m['mirror_index']:.4f}",
+        f"early_recognition_at_half {m['early_recognition_at_half']:.3f} (public heuristic "
+        f"{m['early_recognition_at_half_public_heuristic']:.3f}); held-out pair "
+        f"{m['heldout_action_recognition']['partner']:.3f}",
     ]
-    if "controls" in m:
-        u, s = m["controls"]["untrained"], m["controls"]["shuffled_partner"]
-        shuffled = (f"shuffled partner probe self->obs {s['probe_segment_self_to_obs']:.3f}, CMNI {s['cmni']:.4f}"
-                    if s else "shuffled partner n/a (one held-out episode)")
-        lines.append(f"controls: untrained probe self->obs {u['probe_segment_self_to_obs']:.3f}, CMNI "
-                     f"{u['cmni']:.4f}; {shuffled}")
+    if "lesion" in m:
+        lines.append(f"lesion top/random: own {m['lesion_top_vs_random_own']:.2f}, partner "
+                     f"{m['lesion_top_vs_random_obs']:.2f}")
     return lines
 
 
@@ -66,7 +64,7 @@ def cmd_train(args) -> int:
     # are many times slower with a thread pool on a busy 2-core machine.
     torch.set_num_threads(1)
     options = TrainOptions(seed=args.seed, hidden=args.hidden, progress=not args.quiet,
-                           contrastive_weight=0.0 if args.no_contrastive else TrainOptions.contrastive_weight)
+                           align_weight=0.0 if args.no_align else TrainOptions.align_weight)
     if args.epochs is not None:
         options.epochs = args.epochs
     out = Path(args.out)
