@@ -274,6 +274,27 @@ def cmd_demos(args) -> int:
     return 0
 
 
+def _add_export(sub) -> None:
+    p = sub.add_parser("export", help="write a demonstration folder as LeRobot datasets, one per arm "
+                                      "(docs/lerobot.md)")
+    p.add_argument("demos", help="demonstration folder written by `robot-mirror demos`")
+    p.add_argument("--format", required=True, help="output format: lerobot (LeRobotDataset v3.0)")
+    p.add_argument("--out", required=True, help="folder for the datasets, OUT/<robot name>/ (new or empty)")
+    p.set_defaults(func=cmd_export)
+
+
+def cmd_export(args) -> int:
+    if args.format != "lerobot":
+        raise RobotMirrorError(f"--format {args.format}: unknown; the one format is lerobot")
+    check_output(args.out, "--out", folder=True, empty=True)
+    from robot_mirror.studies.lerobot_export import export_lerobot
+
+    for folder, info in export_lerobot(args.demos, args.out).items():
+        print(f"{folder}: {info['total_episodes']} episode(s), {info['total_frames']} frames "
+              f"-> {Path(args.out) / folder} (LeRobotDataset {info['codebase_version']})")
+    return 0
+
+
 def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train the mirror network on demonstrations (docs/mirror.md)")
     p.add_argument("--data", required=True, help="demonstration folder written by `robot-mirror demos`")
@@ -362,6 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_node(sub)
     _add_keys(sub)
     _add_demos(sub)
+    _add_export(sub)
     _add_train(sub)
     _add_evaluate(sub)
     return parser
