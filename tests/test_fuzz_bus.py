@@ -130,19 +130,21 @@ def check(summary: dict, before: dict, after: dict) -> None:
     assert all(g < RSS_SLACK_MB for g in grown.values()), grown
 
 
-def test_fuzz_1000_messages_on_every_socket(tmp_path: Path) -> None:
-    summary, before, after, sent = fuzz_run(tmp_path, 1000)
+def fuzz_and_check(tmp_path: Path, n: int) -> None:
+    """``n`` hostile messages; at least 90 % must leave (a full queue drops)."""
+    summary, before, after, sent = fuzz_run(tmp_path, n)
     print("RSS before", json.dumps(before), "after", json.dumps(after))
-    assert sent >= 900
+    assert sent >= 0.9 * n
     check(summary, before, after)
+
+
+def test_fuzz_1000_messages_on_every_socket(tmp_path: Path) -> None:
+    fuzz_and_check(tmp_path, 1000)
 
 
 @pytest.mark.slow
 def test_fuzz_10000_messages_on_every_socket(tmp_path: Path) -> None:
-    summary, before, after, sent = fuzz_run(tmp_path, 10_000)
-    print("RSS before", json.dumps(before), "after", json.dumps(after))
-    assert sent >= 9_000
-    check(summary, before, after)
+    fuzz_and_check(tmp_path, 10_000)
 
 
 @pytest.mark.slow

@@ -173,6 +173,7 @@ def test_only_the_sim_key_may_ask_the_arbiter(tmp_path: Path) -> None:
 def test_a_cmd_for_another_keys_robot_is_dropped_and_counted(server) -> None:
     """Node.key_may_command: the key of controller.right cannot move 'left'."""
     from robot_mirror.bus.codec import decode
+    from robot_mirror.bus.keys import user_id
     from robot_mirror.nodes.base import Node
 
     keys, ctx, router, endpoint = server
@@ -194,7 +195,7 @@ def test_a_cmd_for_another_keys_robot_is_dropped_and_counted(server) -> None:
                 continue
             frames = sock.recv_multipart(copy=False)
             msg = decode(frames[1:])
-            if node.key_may_command(frames[0], msg):
+            if node.key_may_command(user_id(frames[0]), msg):
                 got.append((frames[0].bytes, msg.robot))
         assert got == [(b"mine", "left")]
         assert node.drops.as_dict()["by_reason"] == {"identity": 1}

@@ -27,7 +27,7 @@ import time
 import zmq
 
 from robot_mirror.bus.codec import DropCounter
-from robot_mirror.bus.keys import Security, may_command, user_id
+from robot_mirror.bus.keys import Security, may_command
 from robot_mirror.bus.transport import Endpoints, bind, make_socket, recv, send
 from robot_mirror.config.scenario import Scenario
 from robot_mirror.errors import RobotMirrorError
@@ -99,15 +99,13 @@ class Node:
         bind(sock, endpoint, what, self.drops)
         return sock
 
-    def key_may_command(self, first_frame, msg) -> bool:
-        """Is ``msg`` (received with ``first_frame``) allowed by the CURVE key it
-        came with? A ``cmd`` whose robot is not the one its key was issued for
-        is dropped and counted (reason ``identity``): a process holding one
-        arm's key cannot move the other."""
-        if msg.kind != "cmd":
-            return True
-        user = user_id(first_frame)
-        if may_command(user, msg.robot, self.security.enabled):
+    def key_may_command(self, user: str | None, msg) -> bool:
+        """Is ``msg`` allowed by the CURVE key it came with (``user``, its
+        name: ``bus.keys.user_id`` of the message's first frame)? A ``cmd``
+        whose robot is not the one its key was issued for is dropped and
+        counted (reason ``identity``): a process holding one arm's key cannot
+        move the other."""
+        if msg.kind != "cmd" or may_command(user, msg.robot, self.security.enabled):
             return True
         self.drops.record(IdentityMismatch(f"key '{user}' may not command robot '{msg.robot}'"), "cmd")
         return False

@@ -87,8 +87,9 @@ class CommandDesk:
                     robot = self.env.robot_names[0]  # a reply must name an arm
                 self._reply(identity, robot, False, "bad_message", f"{err.reason}: {err.detail}", 0, seq)
                 continue
-            if self.key_may_command(frames[0], msg):  # a cmd for another key's robot: dropped
-                self._accept(identity, msg, user_id(frames[0]))
+            user = user_id(frames[0])
+            if self.key_may_command(user, msg):  # a cmd for another key's robot: dropped
+                self._accept(identity, msg, user)
 
     def _reply(self, identity: bytes, robot: str, ok: bool, code: str, message: str, clamped: int, ack: int) -> None:
         text = " ".join(message.split())[:MAX_REPLY_TEXT]  # one line, bounded
