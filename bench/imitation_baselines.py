@@ -10,8 +10,9 @@ leader + oracle follower, which is handed the task's true slot through
 that picks a uniformly random slot, seeded). Every seed is one task in a
 multiprocessing pool; each worker builds one ``TurnTakingEnv`` per
 configuration and reuses it. Imitation success = rounds in which the
-follower's block ended within ``slot_tolerance`` of the right slot, over all
-rounds played (each episode plays ``task.rounds`` rounds, roles alternating).
+follower's block ended within ``slot_tolerance`` of the right slot and was
+released within ``task.follow_budget`` s of the follower's turn starting,
+over all rounds played (each episode plays ``task.rounds`` rounds, roles alternating).
 Also reported: how often the leader hit its announced slot, episodes that
 played every round, zone violations, simulated seconds per episode.
 Headline: ``ratio`` = the oracle follower's imitation success (the ceiling;

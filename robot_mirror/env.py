@@ -172,6 +172,7 @@ class TurnTakingEnv:
             kind = {"grant": "turn_start", "release": "turn_end", "reclaim": "turn_end"}[ev.kind]
             self._tick_events.append({"t": ev.t, "type": kind, "robot": ev.robot, "reason": ev.reason or ev.kind})
             self.stats.turn_event(kind, ev.robot, ev.t)
+            self.task.on_turn(kind, ev.robot, ev.t)
         self.episode_events.extend(self._tick_events)
 
     def step_result(self):

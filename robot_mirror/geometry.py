@@ -97,6 +97,10 @@ class Frame:
         """World points (..., 3) to this frame."""
         return (np.asarray(points) - self.position) @ self._rot
 
+    def points_to_world(self, points: np.ndarray) -> np.ndarray:
+        """Points (..., 3) in this frame to the world (the inverse of :meth:`points_to_local`)."""
+        return np.asarray(points, dtype=float) @ self._rot.T + self.position
+
     def pose_to_local(self, pose: np.ndarray) -> np.ndarray:
         """World poses (..., 7) to this frame."""
         pose = np.asarray(pose, dtype=float)

@@ -100,7 +100,8 @@ def test_random_follower_is_scored(env) -> None:
         e.close()
     assert summary["rounds_played"] == 2 and len(summary["round_results"]) == 2
     for r in summary["round_results"]:
-        assert 0 <= r["chosen_slot"] < 4 and r["success"] == (r["chosen_slot"] == r["slot"])
+        assert 0 <= r["chosen_slot"] < 4 and r["placed"] == (r["chosen_slot"] == r["slot"])
+        assert r["success"] == (r["placed"] and not r["late"])
     assert summary["imitation_success"] == sum(r["success"] for r in summary["round_results"]) / 2
 
 

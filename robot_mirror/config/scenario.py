@@ -37,7 +37,7 @@ class RobotConfig:
     home_q: list[float] | None = field(None, doc="joint angles of the rest pose, rad")
     policy: str = field("expert",
                         doc="a name from the policy registry (robot_mirror/policies): expert, oracle,"
-                            " mirror, external, random, hold")
+                            " mirror, constant, heuristic, external, random, hold")
     checkpoint: str | None = field(None, doc="MirrorNet checkpoint for policy: mirror (default: shipped)")
 
     def base_frame(self) -> Frame:
@@ -74,6 +74,12 @@ class ImitationConfig:
     block_size: float = field(0.05, range=(0.03, 0.08), doc="cube edge, m")
     zone_radius: float = field(0.2, range=(0.05, 0.5), doc="shared-zone cylinder radius, m; centred at (0, 0)")
     slot_tolerance: float = field(0.03, range=(0.005, 0.1), doc="m from the slot centre that counts")
+    follow_budget: float = field(1.75, range=(0.5, 60.0),
+                                 doc="s from the start of the follower's turn by which its block must be "
+                                     "released in the right slot, else the round is late (not a success). "
+                                     "From the scripted follower's timing: hovering over the right slot "
+                                     "1.18 s, one slot over 1.58 s, two slots over 1.93 s "
+                                     "(robot_mirror/sim/tasks/imitation.py)")
     time_limit: float = field(150.0, range=(5.0, 3600.0), doc="episode limit, simulated s")
     first: str | None = field(None, doc="first leader; default the first listed")
 

@@ -51,6 +51,7 @@ def _random(ctx: PolicyContext):
     if sc.task.kind != "imitation":
         raise ConfigError(f"{sc.source}: robots.{ctx.spec.name}.policy = 'random' exists for the imitation task "
                           f"only (task.kind = '{sc.task.kind}')")
+    # sc.seed only until the rollout hands over the episode seed (seed_episode)
     source = RandomSlot([sc.seed, sc.robot_names.index(ctx.spec.name), 0x51A7])
     return make_expert(ctx, slot_source=source)
 

@@ -10,6 +10,10 @@ from robot_mirror.errors import ConfigError
 
 
 class Policy(Protocol):
+    """What drives an arm. Optional: ``seed_episode(seed)``, called by
+    :func:`~robot_mirror.policies.rollout.rollout` after ``reset`` with the
+    episode seed, for a policy that draws at random."""
+
     def reset(self) -> None: ...
 
     def act(self, obs: dict[str, Any]) -> ArmCommand: ...

@@ -28,12 +28,17 @@ class Tick:
 def rollout(env, policies: dict[str, Any], seed: int,
             on_tick: Callable[[Tick], None] | None = None) -> dict[str, Any]:
     """Play one episode of ``env`` with ``policies`` (robot name -> policy):
-    reset the environment with ``seed`` and every policy, step until the
+    reset the environment with ``seed`` and every policy (a policy with a
+    ``seed_episode(seed)`` method is then handed the episode seed, so what it
+    draws follows the episode and not the scenario), step until the
     episode is terminated or truncated, calling ``on_tick`` after each step;
     returns ``env.episode_summary()``."""
     obs, _ = env.reset(seed=seed)
     for policy in policies.values():
         policy.reset()
+        seed_episode = getattr(policy, "seed_episode", None)  # optional: policies that draw
+        if seed_episode is not None:
+            seed_episode(seed)
     done = False
     while not done:
         actions = {name: policy.act(obs[name]) for name, policy in policies.items()}

@@ -73,6 +73,11 @@ class Task(ABC):
     @abstractmethod
     def failed(self) -> bool: ...
 
+    def on_turn(self, kind: str, robot: str, t: float) -> None:
+        """A turn event of the tick just advanced (``turn_start`` / ``turn_end``),
+        told by the environment once the turn is settled, whoever decided it
+        (its own arbiter or the turn process). Tasks that time turns use it."""
+
     def summary(self) -> dict[str, Any]:
         """Task-specific per-episode figures for the run summary."""
         return {}

@@ -1,35 +1,69 @@
-"""The mirror game: one arm shows, the other imitates.
+"""The mirror game: one arm shows, the other imitates, in step.
 
 Each side of the shared zone has ``slots`` target slots, laid out
 mirror-symmetrically: slot ``s`` on one side is the reflection of slot ``s``
 on the other through the plane halfway between the arms (for two arms facing
 each other across the zone, the same world y). Each arm has one block, which
-starts every round at a supply spot on its own side, further back.
+starts every round at a supply spot on its own side, further back. Slots and
+supply spots lie outside the shared zone, so each arm works on its own side
+and the two never need the same space.
 
 An episode is ``rounds`` rounds; roles alternate, the first leader being
 ``first`` (default: the first robot). In a round:
 
 1. *lead*: the task draws a slot (seeded) and tells only the leader
    (``target_slot``; the follower sees -1). The leader places its block in
-   that slot on its side and gives the turn back.
-2. *follow*: the follower places its block in the corresponding slot on its
-   own side. No label tells it which: it has to have watched the leader.
+   that slot on its side and gives the turn back **the moment it lets go**
+   (it retreats during the follower's turn). Meanwhile the follower may
+   pre-position: pick up its own block and hold it over the slot it believes
+   the leader is going for (the scripted follower does; see
+   :mod:`robot_mirror.policies.imitation_expert`).
+2. *follow*: the follower must put its block down in the corresponding slot
+   on its own side **within** ``follow_budget`` **seconds of its turn
+   starting** (the time from the grant to the release of its block: the
+   *follow latency*). No label tells it which slot: it has to have watched
+   the leader. A block released in the right slot after the budget scores as
+   ``late``, not as a success. So only a belief that was right *before* the
+   grant pays: a follower already holding its block over the right slot only
+   has to lower it and let go; one whose belief switches late pays the
+   travel in time; one that is wrong at the grant lands in the wrong slot or
+   is late.
 3. *score*: ``SCORE_DELAY`` s after the follower lets go of its block, the
-   round is scored (success: the block within ``slot_tolerance`` of the right
-   slot, in xy), both blocks are put back on their supply spots (teleported,
-   zero velocity), and the next round starts one control tick later (so the
-   observations already show the blocks back in place).
+   round is scored (``success``: the block within ``slot_tolerance`` of the
+   right slot, in xy, **and** on time), both blocks are put back on their
+   supply spots (teleported, zero velocity), and the next round starts one
+   control tick later (so the observations already show the blocks back in
+   place).
+
+Choosing ``follow_budget`` (default 1.75 s) from the scripted expert's own
+timing, never from a network's result. Measured grant-to-release latencies
+of the scripted follower (launch/imitation.yaml, Pandas): already holding
+its block over the right slot (the oracle) 1.17-1.18 s (confirm the hover,
+lower 0.12 m at 0.105 m/s, open the fingers); switching to the adjacent slot
+(0.18 m) at the grant 1.57-1.58 s; to a slot two away (0.36 m) 1.92-1.93 s.
+The budget is the oracle's 1.18 s plus a 0.57 s margin: a one-slot
+correction made at the grant still lands in time, a move to a non-adjacent
+slot does not. ``tests/test_imitation_sync.py`` holds the oracle and the
+non-adjacent switch to either side of it.
+
+Per round the task records (``round_results``; see docs/summary.md):
+``success``, ``placed`` (right slot, whatever the time), ``late``,
+``chosen_slot``, ``follow_latency`` (s, grant to release),
+``lead_release_t`` (s) and ``last_aim_change`` (s relative to the leader's
+release, negative before it: the last time the slot the follower's held
+block is nearest to changed; the follower's belief as its arm shows it,
+lagging an internal change by about half the travel between two slots).
 
 The episode ends (``success``) once every round has been played;
-``summary()`` reports the imitation success rate and per-round results.
+``summary()`` reports the on-time success rate and per-round results.
 The true slot is offered to oracle (ceiling) policies through
 :meth:`ImitationTask.true_slot`, never through an observation.
 
 Turn order falls out of ``has_work``: only the arm whose part of the round is
 pending has work, so the arbiter's "next in order that has work" rule yields
 leader, follower, leader, follower... by role (the follower of a round is the
-next round's leader, so it is granted the turn again right after giving it
-back).
+next round's leader, so it is granted the turn again once the round is
+scored).
 """
 
 from __future__ import annotations
@@ -100,8 +134,15 @@ class ImitationTask(Task):
         self._leader_error = math.nan
         self._pending_start = False
         self._round_start_t = 0.0
+        self._clear_follow_timing()
         self.results: list[dict[str, Any]] = []
         self._failed = False
+
+    def _clear_follow_timing(self) -> None:
+        self._lead_release_t: float | None = None
+        self._follow_start_t: float | None = None
+        self._aim = -1          # slot the follower's held block is nearest to
+        self._aim_t: float | None = None
 
     def leader(self, r: int | None = None) -> str:
         return self.leaders[self.round if r is None else r]
@@ -150,6 +191,7 @@ class ImitationTask(Task):
         self._leader_error = math.nan
         self._pending_start = True  # round_start is emitted by update(), which has the event list
         self._round_start_t = t
+        self._clear_follow_timing()
 
     def _reset_blocks(self) -> None:
         c = self.world.client
@@ -180,6 +222,7 @@ class ImitationTask(Task):
                            "leader": self.leader(), "follower": self.follower()})
         reward = 0.0
         if self.phase in ("lead", "follow"):
+            self._track_aim(t, block_poses, held)
             actor = self.leader() if self.phase == "lead" else self.follower()
             block = self.names.index(actor)
             if held.get(actor) == block:
@@ -192,6 +235,7 @@ class ImitationTask(Task):
                     self._leader_slot = k
                     slots = self.slot_xy(self.names.index(actor))
                     self._leader_error = float(np.hypot(*(xy - slots[self._slot])))
+                    self._lead_release_t = t
                     self.phase = "follow"
                 else:
                     self.phase = "score"
@@ -201,17 +245,44 @@ class ImitationTask(Task):
             reward = self._score(t, block_poses, events)
         return reward
 
+    def _track_aim(self, t: float, block_poses: np.ndarray, held: dict[str, int | None]) -> None:
+        """While the follower holds its block: the slot it is nearest to, and when that last changed."""
+        follow = self.follower()
+        fi = self.names.index(follow)
+        if held.get(follow) != fi:
+            return
+        k, _ = self._nearest_slot(follow, block_poses[fi, :2])
+        if k != self._aim:
+            self._aim, self._aim_t = k, t
+
+    def on_turn(self, kind: str, robot: str, t: float) -> None:
+        """The follower's clock starts when its turn does."""
+        if kind == "turn_start" and self.phase == "follow" and robot == self.follower() \
+                and self._follow_start_t is None:
+            self._follow_start_t = t
+
+    def _follow_timing(self) -> dict[str, Any]:
+        """Follow latency, lateness and when the follower's aim last changed."""
+        start, release, lead = self._follow_start_t, self._released_at, self._lead_release_t
+        latency = None if start is None or release is None else release - start
+        late = latency is None or latency > self.config.follow_budget + 1e-9
+        aim = None if self._aim_t is None or lead is None else round(self._aim_t - lead, 4)
+        return {"follow_latency": None if latency is None else round(latency, 4), "late": bool(late),
+                "lead_release_t": None if lead is None else round(lead, 4), "last_aim_change": aim}
+
     def _score(self, t: float, block_poses: np.ndarray, events: list[dict]) -> float:
         lead, follow = self.leader(), self.follower()
         fi = self.names.index(follow)
         xy = block_poses[fi, :2]
         chosen, _ = self._nearest_slot(follow, xy)
         error = float(np.hypot(*(xy - self.slot_xy(fi)[self._slot])))
-        ok = error <= self.config.slot_tolerance
+        placed = error <= self.config.slot_tolerance
+        timing = self._follow_timing()
+        ok = placed and not timing["late"]
         result = {"round": self.round, "leader": lead, "follower": follow, "slot": self._slot,
                   "leader_slot": self._leader_slot, "leader_error": round(self._leader_error, 4),
-                  "chosen_slot": chosen, "error": round(error, 4), "success": bool(ok),
-                  "duration": round(t - self._round_start_t, 4)}
+                  "chosen_slot": chosen, "error": round(error, 4), "placed": bool(placed), **timing,
+                  "success": bool(ok), "duration": round(t - self._round_start_t, 4)}
         self.results.append(result)
         events.append({"t": t, "type": "round_end", "robot": follow, **result})
         self._reset_blocks()
@@ -258,11 +329,15 @@ class ImitationTask(Task):
 
     def summary(self) -> dict[str, Any]:
         hits = sum(r["success"] for r in self.results)
+        latencies = [r["follow_latency"] for r in self.results if r["follow_latency"] is not None]
         return {
             "rounds": self.n_rounds,
             "rounds_played": len(self.results),
             "imitation_successes": hits,
             "imitation_success": round(hits / self.n_rounds, 4),
+            "imitation_placed": sum(r["placed"] for r in self.results),
+            "late_rounds": sum(r["late"] for r in self.results),
+            "mean_follow_latency": round(float(np.mean(latencies)), 4) if latencies else None,
             "round_results": [dict(r) for r in self.results],
         }
 
