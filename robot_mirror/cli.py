@@ -325,6 +325,7 @@ def _add_evaluate(sub) -> None:
                    help="closed-loop episodes per policy variant and level (0: offline only)")
     p.add_argument("--levels", default="default,stress", help="perception levels, comma-separated")
     p.add_argument("--permutations", type=int, default=1000, help="permutations of each null (default 1000)")
+    p.add_argument("--workers", type=int, choices=(1, 2), default=1, help="processes for the online episodes")
     p.add_argument("--seed", type=int, default=0, help="seed of the first evaluation episode (below 1000: unseen)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--out", required=True, help="folder for metrics.json and the plots")
@@ -342,7 +343,7 @@ def cmd_evaluate(args) -> int:
         raise RobotMirrorError(f"--levels {args.levels}: each must be one of {', '.join(LEVELS)}")
     metrics = evaluate(args.checkpoint, args.scenario, episodes=args.episodes, out=args.out, seed=args.seed,
                        overrides=args.overrides, online_episodes=args.online_episodes, levels=levels,
-                       permutations=args.permutations)
+                       permutations=args.permutations, workers=args.workers)
     print(f"\n== evaluation -> {args.out}/metrics.json ==")
     for key, value in metrics.items():
         if key in ("tasks", "plots", "seeds", "baselines"):

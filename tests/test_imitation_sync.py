@@ -130,19 +130,24 @@ def test_bootstrap_interval_and_paired_advantage_on_fixed_numbers() -> None:
     assert mixed["ci95"][0] < 0 < mixed["ci95"][1]
 
 
-def test_summary_picks_the_best_non_oracle_baseline() -> None:
+def test_summary_picks_the_best_non_oracle_baseline_lesion_included() -> None:
     def runs(values):
         return {s: {"on_time_success": v, "success": True, "zone_violations": 0, "wall_seconds": 1.0,
                     "late_rounds": 0, "placed": 4} for s, v in enumerate(values)}
 
     result = behaviour.summarise({"constant": runs([0.25, 0.25, 0.5]), "heuristic": runs([0.75, 0.5, 0.75]),
-                                  "oracle": runs([1.0, 1.0, 1.0]), "mirror_lesioned": runs([1.0, 1.0, 1.0]),
+                                  "oracle": runs([1.0, 1.0, 1.0]), "mirror_lesioned": runs([0.5, 0.5, 0.25]),
                                   "mirror": runs([1.0, 0.5, 1.0])}, "imitation")
     adv = result["mirror_advantage"]
+    assert result["mirror_beats_every_baseline"] is False  # its interval overlaps the heuristic's
     assert result["best_baseline"] == "heuristic" and adv["baseline"] == "heuristic"
     assert adv["mean"] == pytest.approx(1 / 6) and adv["per_seed"] == pytest.approx([0.25, 0.0, 0.25])
     assert result["variants"]["oracle"]["headline"]["mean"] == 1.0
     assert behaviour.best_baseline({"expert": 3.0, "constant": 2.5, "oracle": 1.0}, "lower") == "constant"
+    # the lesioned network is a baseline too: when it is the best, the mirror is measured against it
+    assert behaviour.best_baseline({"mirror": 0.9, "mirror_lesioned": 0.8, "heuristic": 0.5}, "higher") == "mirror_lesioned"
+    clear = behaviour.summarise({"constant": runs([0.25, 0.25, 0.25]), "mirror": runs([1.0, 1.0, 1.0])}, "imitation")
+    assert clear["mirror_beats_every_baseline"] is True
 
 
 def test_seeds_and_perception_levels_are_checked() -> None:
@@ -151,7 +156,7 @@ def test_seeds_and_perception_levels_are_checked() -> None:
         behaviour.seeds_for(6, 996)
     sc = load_scenario(SCENARIO)
     ov = behaviour.variant_overrides(sc, "heuristic", "stress")
-    assert "perception.delay_ticks=10" in ov and "robots.right.policy=heuristic" in ov
+    assert "perception.level=stress" in ov and "robots.right.policy=heuristic" in ov
     assert math.isclose(load_scenario(SCENARIO, ov).perception.drop_rate, 0.30)
     with pytest.raises(behaviour.ConfigError, match="perception"):
         behaviour.variant_overrides(sc, "heuristic", "foggy")

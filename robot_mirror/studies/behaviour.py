@@ -37,22 +37,22 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from robot_mirror.config.scenario import PERCEPTION_LEVELS
 from robot_mirror.errors import ConfigError
 
 SEED_LIMIT = 1000   # evaluation seeds stay below; demonstrations use seeds >= 1000
 RESAMPLES = 2000
 LEVEL = 0.95
-# --perception LEVEL: values of the scenario's perception section
-# (config.scenario.PerceptionConfig), applied as --set overrides.
-PERCEPTION_LEVELS: dict[str, dict[str, float]] = {
-    "perfect": {"noise_std": 0.0, "delay_ticks": 0, "drop_rate": 0.0},
-    "default": {"noise_std": 0.015, "delay_ticks": 4, "drop_rate": 0.10},
-    "stress": {"noise_std": 0.03, "delay_ticks": 10, "drop_rate": 0.30},
-}
 # task kind -> (headline key, "lower" | "higher" is better)
 HEADLINES: dict[str, tuple[str, str]] = {"tower": ("mean_handoff_gap", "lower"),
                                          "imitation": ("on_time_success", "higher")}
 CEILINGS = {"oracle"}
+# The variants ``robot-mirror evaluate`` compares per task: the network, the best
+# constant(s), the public-information heuristic, the lesioned network, the ceiling.
+EVALUATION_VARIANTS: dict[str, list[str]] = {
+    "tower": ["mirror", "constant", "expert", "heuristic", "mirror_lesioned", "oracle"],
+    "imitation": ["mirror", "constant", "heuristic", "mirror_lesioned", "oracle", "random"],
+}
 
 
 # --------------------------------------------------------------- the runs
@@ -71,8 +71,8 @@ def variant_overrides(scenario, policy: str, perception: str, extra: Iterable[st
     perception level (after ``extra``, so they win)."""
     if perception not in PERCEPTION_LEVELS:
         raise ConfigError(f"perception = {perception!r}: allowed: {', '.join(PERCEPTION_LEVELS)}")
-    level = [f"perception.{k}={v}" for k, v in PERCEPTION_LEVELS[perception].items()]
-    return [*extra, *level, *(f"robots.{name}.policy={policy}" for name in scenario.robot_names)]
+    return [*extra, f"perception.level={perception}", *(f"robots.{name}.policy={policy}"
+                                                        for name in scenario.robot_names)]
 
 
 def episode_record(summary: dict[str, Any], kind: str, policies: dict[str, Any], wall: float) -> dict[str, Any]:
@@ -198,9 +198,9 @@ def paired_difference(a: dict[int, float | None], b: dict[int, float | None], **
 
 
 def best_baseline(means: dict[str, float | None], better: str) -> str | None:
-    """The non-oracle, non-mirror variant with the best mean headline."""
-    pool = {k: v for k, v in means.items()
-            if k not in CEILINGS and not k.startswith("mirror") and v is not None}
+    """The best mean headline among the baselines: every variant but ``mirror``
+    itself and the ceilings (so the lesioned network counts as a baseline)."""
+    pool = {k: v for k, v in means.items() if k not in CEILINGS and k != "mirror" and v is not None}
     if not pool:
         return None
     return (min if better == "lower" else max)(pool, key=pool.get)
@@ -232,7 +232,22 @@ def summarise(runs: dict[str, dict[int, dict[str, Any]]], kind: str, **kw) -> di
         advantage = {"baseline": baseline,
                      **paired_difference(variants["mirror"]["per_episode"], variants[baseline]["per_episode"], **kw)}
     return {"headline": key, "better": better, "variants": variants, "best_baseline": baseline,
-            "mirror_advantage": advantage}
+            "mirror_advantage": advantage, "mirror_beats_every_baseline": beats_every_baseline(variants, better)}
+
+
+def beats_every_baseline(variants: dict[str, Any], better: str) -> bool | None:
+    """The issue's criterion: the mirror's 95 % interval lies strictly on the
+    better side of every non-oracle baseline's interval (no overlap)."""
+    if "mirror" not in variants or not variants["mirror"]["headline"]["ci95"]:
+        return None
+    lo, hi = variants["mirror"]["headline"]["ci95"]
+    for name, v in variants.items():
+        if name == "mirror" or name in CEILINGS or not v["headline"]["ci95"]:
+            continue
+        b_lo, b_hi = v["headline"]["ci95"]
+        if (better == "higher" and lo <= b_hi) or (better == "lower" and hi >= b_lo):
+            return False
+    return True
 
 
 def compare(path: str, policies: list[str], *, episodes: int, seed: int = 0, perception: str = "default",
@@ -249,7 +264,8 @@ def compare(path: str, policies: list[str], *, episodes: int, seed: int = 0, per
                         progress=progress)
     result = summarise(runs, kind, resamples=resamples, seed=seed)
     result.update({"task": kind, "scenario": path, "policies": list(policies), "seeds": seeds,
-                   "perception": {"level": perception, **PERCEPTION_LEVELS[perception]},
+                   "perception": {"level": perception,
+                                  **dict(zip(("noise_std", "delay_ticks", "drop_rate"), PERCEPTION_LEVELS[perception]))},
                    "overrides": overrides, "workers": workers,
                    "interval": f"{LEVEL:.0%} percentile bootstrap of the mean over episodes, {resamples} "
                                f"resamples, numpy default_rng({seed})",

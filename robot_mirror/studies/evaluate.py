@@ -103,6 +103,20 @@ def alignment_summary(aligned: list[dict], ablated: list[dict]) -> dict[str, Any
     return out
 
 
+def online_baselines(scenario_path: str, kind: str, level: str, episodes: int, seed: int, checkpoint: Path,
+                     overrides: list[str], workers: int) -> dict[str, Any]:
+    """Every variant of the task on the same unseen seeds; the mirror runs ``checkpoint``."""
+    from robot_mirror.studies.behaviour import EVALUATION_VARIANTS, compare
+
+    names = load_scenario(scenario_path, overrides).robot_names
+    ck = [f"robots.{n}.checkpoint={checkpoint.resolve()}" for n in names]
+    result = compare(scenario_path, EVALUATION_VARIANTS[kind], episodes=episodes, seed=seed, perception=level,
+                     overrides=[*overrides, *ck], workers=workers)
+    for v in result["variants"].values():
+        v.pop("episodes", None)  # per-round detail stays in the bench's JSON, not metrics.json
+    return result
+
+
 def inference_ms(model, ticks: int = 2000) -> float:
     """Median wall time of one online tick (both streams), one thread."""
     torch.set_num_threads(1)
@@ -119,7 +133,7 @@ def inference_ms(model, ticks: int = 2000) -> float:
 
 def evaluate(checkpoints: list[str], scenarios: list[str], *, episodes: int, out: str | Path, seed: int = 0,
              overrides: list[str] | None = None, online_episodes: int = 0, levels=LEVELS,
-             permutations: int = 1000, progress: bool = True) -> dict[str, Any]:
+             permutations: int = 1000, workers: int = 1, progress: bool = True) -> dict[str, Any]:
     overrides = list(overrides or [])
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -146,11 +160,9 @@ def evaluate(checkpoints: list[str], scenarios: list[str], *, episodes: int, out
                 say(f"[{kind}/{level}] offline metrics over {sum(map(len, family.values()))} checkpoint(s)", flush=True)
                 result = offline_level(family, demos, permutations=permutations, seed=seed)
                 if online_episodes:
-                    from robot_mirror.studies.behaviour import compare_variants
-
                     say(f"[{kind}/{level}] online: {online_episodes} episode(s) per variant", flush=True)
-                    result["baselines"] = compare_variants(scenario_path, kind, level, online_episodes, seed=seed,
-                                                           checkpoint=ckpt.path, overrides=overrides)
+                    result["baselines"] = online_baselines(scenario_path, kind, level, online_episodes, seed,
+                                                           ckpt.path, overrides, workers)
                 tasks[kind][level] = result
     metrics = headline(tasks, inference_ms(next(iter(by_task.values())).model.eval()))
     metrics["tasks"] = tasks
@@ -180,6 +192,8 @@ def headline(tasks: dict[str, Any], ms: float) -> dict[str, Any]:
                         for t, r in tasks.items()}
     out["mirror_advantage"] = {t: {lv: b.get("mirror_advantage") for lv, b in v.items()}
                                for t, v in out["baselines"].items()}
+    out["mirror_beats_every_baseline"] = {t: {lv: b.get("mirror_beats_every_baseline") for lv, b in v.items()}
+                                          for t, v in out["baselines"].items()}
     out["seeds"] = {t: {lv: r[lv]["seeds"] for lv in LEVELS if lv in r} for t, r in tasks.items()}
     out["inference_ms_per_tick"] = ms
     return out

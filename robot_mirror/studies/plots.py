@@ -54,14 +54,14 @@ def plot_early_recognition(plt, out: Path, task: str, level: str, r: dict[str, A
 
 def plot_baselines(plt, out: Path, task: str, level: str, b: dict[str, Any]) -> str:
     """The headline metric per variant, mean and 95% CI."""
-    variants = b["variants"]
-    names = list(variants)
-    means = [variants[n]["mean"] for n in names]
-    lo = [variants[n]["mean"] - variants[n]["ci95"][0] for n in names]
-    hi = [variants[n]["ci95"][1] - variants[n]["mean"] for n in names]
+    heads = {n: v["headline"] for n, v in b["variants"].items() if v["headline"]["mean"] is not None}
+    names = list(heads)
+    means = [heads[n]["mean"] for n in names]
+    lo = [heads[n]["mean"] - heads[n]["ci95"][0] for n in names]
+    hi = [heads[n]["ci95"][1] - heads[n]["mean"] for n in names]
     fig, ax = plt.subplots(figsize=(5.5, 3.5))
     ax.bar(names, means, yerr=[lo, hi], capsize=4, color="tab:blue")
-    ax.set_ylabel(b.get("metric", "headline"))
-    ax.set_title(f"{task}, {level} perception ({b.get('episodes', '?')} episodes)")
+    ax.set_ylabel(f"{b['headline']} ({b['better']} is better)")
+    ax.set_title(f"{task}, {level} perception ({len(b['seeds'])} episodes)")
     ax.tick_params(axis="x", labelsize=7)
     return _save(plt, fig, out, f"baselines_{task}_{level}.png")

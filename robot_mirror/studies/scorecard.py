@@ -72,7 +72,7 @@ def lesion_figures(model, streams, unit_r: np.ndarray, *, seed: int) -> dict:
     rand_drop = {k: float(np.mean([d[k] for d in rand])) for k in intact}
 
     def ratio(k: str) -> float:
-        return float(top_drop[k] / max(rand_drop[k], 1e-3))
+        return float(top_drop[k] / max(rand_drop[k], 0.01))  # a floor of 1 point: a ratio over ~0 means nothing
 
     return {"k": LESION_K, "intact": intact, "top_drop": top_drop, "random_drop": rand_drop,
             "lesion_top_vs_random_own": ratio("own"), "lesion_top_vs_random_obs": ratio("partner"),
