@@ -7,6 +7,8 @@ Skipped where rerun-sdk is not installed (it is in the ``test`` extra)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -163,6 +165,17 @@ def test_viewer_node_reads_the_bus_requests_and_refusals_included(tmp_path: Path
     assert "left     refused" in texts and "left     turn_request" in texts, texts
     assert len(rows["/world/arms/right/panda_hand"]) > 30
     assert column(rows["/turns/holder"], "StateChange:state")[0] == ["right"]
+
+
+def test_a_run_without_viewer_never_imports_rerun() -> None:
+    """``make run`` does not pay for the viewer: every module a launch
+    imports, the viewer node's included, leaves rerun unloaded."""
+    code = ("import sys, robot_mirror.cli, robot_mirror.launch.runner, robot_mirror.launch.supervisor, "
+            "robot_mirror.nodes.viewer; print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('rerun', 'rerun_bindings', 'pyarrow')))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]", proc.stdout
 
 
 @pytest.mark.parametrize("args, needle", [
