@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -145,7 +146,13 @@ def test_viewer_node_reads_the_bus_requests_and_refusals_included(tmp_path: Path
                   "--set", "task.first=right", "--rrd", str(rrd))
     path = wait_for(out / "endpoints.json")
     try:
-        with Controller("left", path) as arm:
+        # The sim never waits for the viewer: act only once it reads the bus.
+        log = wait_for(out / "logs" / "viewer.log")
+        deadline = time.monotonic() + 90
+        while "viewer: reading state" not in log.read_text():
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        with Controller("left", path, timeout=60) as arm:
             arm.next_observation()
             arm.request_turn()
             arm.wait_reply()
@@ -183,6 +190,8 @@ def test_a_run_without_viewer_never_imports_rerun() -> None:
     (["--rrd", "x.rrd", "--viewer-camera"], "--viewer-camera needs --inprocess"),
     (["--viewer"], "--viewer needs a display"),
     (["--rrd", "/proc/nope/x.rrd"], "--rrd /proc/nope/x.rrd"),
+    (["--viewer-url", "rerun+http://127.0.0.1:1/proxy"], "no viewer listening there"),
+    (["--viewer-url", "http//nowhere"], "not a rerun URL"),
 ])
 def test_viewer_flags_refused_in_one_line(args: list[str], needle: str, monkeypatch) -> None:
     monkeypatch.delenv("DISPLAY", raising=False)

@@ -9,10 +9,14 @@ own message), decodes them all for the timeline, and draws the scene only
 for the newest, so a viewer that falls behind skips frames, not events.
 It authenticates with its own CURVE key (``viewer``), as an external
 program would; the network readouts of the policy processes are not on
-the bus, so this node shows the scene and the turn timeline.
+the bus, so this node shows the scene and the turn timeline. Started with
+the other nodes and never waited for, it misses whatever the bus carried
+before it subscribed (its log says when it did).
 """
 
 from __future__ import annotations
+
+import logging
 
 import zmq
 
@@ -22,6 +26,8 @@ from robot_mirror.errors import RobotMirrorError
 from robot_mirror.nodes.base import Node
 from robot_mirror.viewer.config import ViewerConfig
 from robot_mirror.viewer.logger import Viewer, mode_of
+
+log = logging.getLogger("robot_mirror.node")
 
 MAX_BATCH = 2000  # states taken per pass: the rest waits for the next pass
 
@@ -43,6 +49,8 @@ class ViewerNode(Node):
         # One recording per run: a restarted viewer node continues it.
         self.live = Viewer(self.scenario, self.config, recording_id=self.endpoints.state)
         self._key: tuple[int, int] | None = None
+        sinks = [s for s in (self.config.connect, self.config.rrd) if s]
+        log.info("viewer: reading state at %s, logging to %s", self.endpoints.state, " and ".join(sinks))
 
     def tick(self) -> None:
         if self.sub not in self.poll():

@@ -4,6 +4,8 @@ and the one place that imports rerun."""
 from __future__ import annotations
 
 import os
+import socket
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,7 @@ from typing import Any
 from robot_mirror.errors import RobotMirrorError
 
 SPAWN = "spawn"  # --viewer without a URL: start a local viewer (or reuse the one listening)
+DEFAULT_PORT = 9876  # rerun's gRPC port
 CAMERA_EVERY = 30  # ticks between camera images with --viewer-camera (0.5 s at 60 Hz)
 INSTALL_HINT = "pip install 'robot_mirror[viewer]' (or: pip install rerun-sdk)"
 
@@ -57,9 +60,25 @@ def viewer_from_flags(*, show: bool, url: str | None, rrd: str | None, camera: b
     if connect == SPAWN and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         raise RobotMirrorError("--viewer needs a display (DISPLAY is not set): record with --rrd FILE, "
                                "or send to a viewer elsewhere with --viewer-url URL")
+    if url is not None:
+        check_listening(url)
     require_rerun()
     return ViewerConfig(connect=connect, rrd=str(Path(rrd).absolute()) if rrd else None,
                         camera_every=CAMERA_EVERY if camera else 0)
+
+
+def check_listening(url: str) -> None:
+    """A viewer must listen at ``url`` before the run starts: rerun's sink
+    would otherwise retry in the background and only complain at the end."""
+    parts = urllib.parse.urlsplit(url)
+    if not parts.scheme.startswith("rerun") or not parts.hostname:
+        raise RobotMirrorError(f"--viewer-url {url}: not a rerun URL (e.g. rerun+http://HOST:9876/proxy)")
+    try:
+        with socket.create_connection((parts.hostname, parts.port or DEFAULT_PORT), timeout=2.0):
+            pass
+    except OSError as exc:
+        raise RobotMirrorError(f"--viewer-url {url}: no viewer listening there ({exc.strerror or exc}); "
+                               "start `rerun` there first") from None
 
 
 def require_rerun() -> Any:
