@@ -60,6 +60,13 @@ def _add_launch(sub) -> None:
     p.add_argument("--inprocess", action="store_true",
                    help="run everything in this process (default: one process per node over ZeroMQ)")
     p.add_argument("--quiet", action="store_true", help="no per-episode lines")
+    p.add_argument("--viewer", action="store_true",
+                   help="show the run live in a rerun viewer (starts one, or uses the one already open; docs/viewer.md)")
+    p.add_argument("--viewer-url", metavar="URL",
+                   help="send the viewer's data to the rerun viewer at URL (e.g. rerun+http://HOST:9876/proxy)")
+    p.add_argument("--rrd", metavar="FILE", help="record the viewer's data headless to FILE (open it with `rerun FILE`)")
+    p.add_argument("--viewer-camera", action="store_true",
+                   help="with --inprocess and a viewer or --rrd: add a camera image every 0.5 s simulated")
     p.set_defaults(func=cmd_launch)
 
 
@@ -79,6 +86,7 @@ def cmd_launch(args) -> int:
         raise RobotMirrorError("--gui needs a display (DISPLAY is not set); run headless without --gui")
     if args.out is not None:
         check_output(args.out, "--out", folder=True)
+    viewer = launch_viewer(args)
     scenario = load_scenario(args.scenario, overrides)
     import robot_mirror.mirror  # noqa: F401  (registers policy: mirror)
     from robot_mirror.env import TurnTakingEnv
@@ -100,17 +108,28 @@ def cmd_launch(args) -> int:
     run_dir = make_run_dir(scenario, args.out)
     if args.inprocess:
         data = run_inprocess(env, episodes=scenario.episodes, run_dir=run_dir, overrides=overrides,
-                             record=args.record, quiet=args.quiet)
+                             record=args.record, quiet=args.quiet, viewer=viewer)
     else:
         from robot_mirror.launch.supervisor import Supervisor
 
-        supervisor = Supervisor(scenario, args.scenario, run_dir, overrides, quiet=args.quiet, record=args.record)
+        supervisor = Supervisor(scenario, args.scenario, run_dir, overrides, quiet=args.quiet, record=args.record,
+                                viewer=viewer)
         try:
             data = supervisor.run()
         except RobotMirrorError as exc:
             raise partial_summary_error(exc, run_dir) from None
     print(format_summary(data, run_dir))
     return 0 if data["complete"] else 130
+
+
+def launch_viewer(args):
+    """The launch's viewer settings (None: no viewer), checked before anything runs."""
+    from robot_mirror.viewer.config import viewer_from_flags
+
+    if args.rrd is not None:
+        check_output(args.rrd, "--rrd", folder=False)
+    return viewer_from_flags(show=args.viewer, url=args.viewer_url, rrd=args.rrd, camera=args.viewer_camera,
+                             inprocess=args.inprocess)
 
 
 def check_keys_dir(scenario) -> None:
@@ -181,6 +200,9 @@ def _add_node(sub) -> None:
                    help="no supervisor: no control channel, no heartbeats (e.g. a node on another machine); "
                         "a policy or perception node exits once the run has ended")
     p.add_argument("--record", metavar="DIR", help="sim node: write a video per episode into DIR")
+    p.add_argument("--viewer", metavar="WHERE",
+                   help="viewer node: 'spawn' (start or use a local rerun viewer) or a rerun URL")
+    p.add_argument("--rrd", metavar="FILE", help="viewer node: record to FILE")
     p.set_defaults(func=cmd_node)
 
 

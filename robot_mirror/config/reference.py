@@ -30,8 +30,9 @@ SECTIONS: list[tuple[str, type, str]] = [
     ("`task:` with `kind: imitation`", ImitationConfig, "task.{name}"),
     ("`perception:`", PerceptionConfig, "perception.{name}"),
     ("`bus:`", BusConfig, "bus.{name}"),
-    ("`nodes:` (`perception`, `policy` and `turn`, each a restart policy)", NodesConfig, "nodes.{name}"),
-    ("A restart policy (`nodes.perception`, `nodes.policy`, `nodes.turn`)", RestartPolicy, "nodes.KIND.{name}"),
+    ("`nodes:` (`perception`, `policy`, `turn` and `viewer`, each a restart policy)", NodesConfig, "nodes.{name}"),
+    ("A restart policy (`nodes.perception`, `nodes.policy`, `nodes.turn`, `nodes.viewer`)", RestartPolicy,
+     "nodes.KIND.{name}"),
 ]
 
 HEADER = """\

@@ -159,6 +159,7 @@ class NodesConfig:
     perception: RestartPolicy = field(RestartPolicy(), doc="the perception process")
     policy: RestartPolicy = field(RestartPolicy(), doc="each policy process")
     turn: RestartPolicy = field(RestartPolicy(), doc="the turn arbiter process")
+    viewer: RestartPolicy = field(RestartPolicy(), doc="the viewer process (`launch --viewer` / `--rrd`)")
 
 
 @dataclass

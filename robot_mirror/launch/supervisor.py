@@ -42,6 +42,7 @@ from robot_mirror.nodes import NODE_KINDS, node_name
 from robot_mirror.nodes.base import HEARTBEAT_INTERVAL, LIVENESS, IdentityMismatch
 from robot_mirror.launch.progress import ProgressLine
 from robot_mirror.launch.summary import RunSummary, episode_line
+from robot_mirror.viewer.config import ViewerConfig
 
 START_TIMEOUT = 60.0   # s for every node to say hello
 STOP_GRACE = 3.0       # s a node gets to exit after `stop`
@@ -66,8 +67,9 @@ class Child:
 
 class Supervisor:
     def __init__(self, scenario: Scenario, scenario_path: str, run_dir: Path, overrides: list[str],
-                 *, quiet: bool = False, record: bool = False) -> None:
+                 *, quiet: bool = False, record: bool = False, viewer: ViewerConfig | None = None) -> None:
         self.record = record
+        self.viewer = viewer if viewer is not None and viewer.enabled else None
         self.scenario = scenario
         self.scenario_path = scenario_path
         self.run_dir = run_dir
@@ -88,6 +90,8 @@ class Supervisor:
     def _plan(self) -> None:
         sc = self.scenario
         for kind, spec in NODE_KINDS.items():
+            if spec.optional and not (kind == "viewer" and self.viewer is not None):
+                continue
             policy = getattr(sc.nodes, kind) if spec.restartable else None
             robots = [r.name for r in sc.robots if r.policy != "external"] if spec.per_robot else [None]
             for robot in robots:
@@ -98,6 +102,9 @@ class Supervisor:
         cmd = [sys.executable, "-m", "robot_mirror", "node", child.kind, "--scenario", self.scenario_path,
                "--endpoints", self.endpoints.to_json(), "--name", child.name, "--keys", str(self.keys_dir)]
         options = {"robot": child.robot, "record": str(self.run_dir) if self.record else None}
+        if self.viewer is not None:
+            options |= {"viewer": self.viewer.connect,
+                        "rrd": str(Path(self.viewer.rrd).absolute()) if self.viewer.rrd else None}
         for option in NODE_KINDS[child.kind].options:
             if options[option]:
                 cmd += [f"--{option}", options[option]]

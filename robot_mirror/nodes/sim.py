@@ -69,6 +69,7 @@ class SimNode(CommandDesk, TurnClient, Node):
         self.turn_rules = TurnArbiter(self.env.robot_names, first=self.env.task.first,
                                       silence_timeout=sc.bus.silence_timeout)
         self.links = {name: RobotLink(name) for name in self.env.robot_names}
+        self.command_events: dict[tuple[str, str], dict] = {}  # requests and refusals for the next state
         self.guard = ZoneGuard(self.env)
         self.episode_index = 0
         self.finished = False
@@ -214,7 +215,7 @@ class SimNode(CommandDesk, TurnClient, Node):
         if not self.decide_turn():
             return
         _, _, terminated, truncated, info = self.env.step_result()
-        self.publish_state(info["events"])
+        self.publish_state(info["events"] + self.take_command_events())
         if self.recorder is not None:
             self.recorder.maybe_capture(self.env.t)
         if terminated or truncated:

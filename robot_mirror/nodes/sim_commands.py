@@ -141,9 +141,27 @@ class CommandDesk:
             self._refuse(identity, robot, "bad_message", f"{err.reason}: {err.detail}", msg.seq)
             return
         self._take(link, cmd, msg.tick)
+        self._note(robot, cmd, code, text)
         if code not in ("ok", "clamped"):
             link.counters[code] += 1
         self._reply(identity, robot, code in ("ok", "clamped"), code, text, clamped, msg.seq)
+
+    def _note(self, robot: str, cmd: ArmCommand, code: str, text: str) -> None:
+        """A turn request and a zone refusal become events of the next
+        ``state`` (docs/protocol.md §2.6), so a reader of the bus (the
+        viewer) sees them; at most one of each per robot and tick (a
+        re-sent tick is answered again)."""
+        if cmd.turn == "request":
+            self.command_events[(robot, "turn_request")] = {"t": self.env.t, "type": "turn_request", "robot": robot}
+        if code == "refused_zone":
+            self.command_events[(robot, "refused")] = {"t": self.env.t, "type": "refused", "robot": robot,
+                                                       "reason": text[:MAX_REPLY_TEXT]}
+
+    def take_command_events(self) -> list[dict]:
+        """The events noted since the last call, oldest first."""
+        events = list(self.command_events.values())
+        self.command_events = {}
+        return events
 
     def _answers_final_tick(self, link, tick: int) -> bool:
         """A command for the tick that ended the last episode (obs ``done``):
