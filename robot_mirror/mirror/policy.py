@@ -123,21 +123,26 @@ class MirrorPolicy:
             obs_target = self.model.target_head(self.hidden[1:])
         return int(torch.argmax(obs_target[0][:n]))
 
-    def readouts(self) -> dict[str, Any]:
-        """What the network says now, for viewers: the turn-end prediction, the
-        segment/target probabilities on both streams, and the core's activations
+    def labels(self) -> tuple[str, int, int]:
+        """(segment, target, block) of what the arm is doing (its motion layer's)."""
+        return self.expert.labels()
+
+    def readouts(self) -> dict[str, Any] | None:
+        """What the network says now, for viewers (docs/viewer.md): the turn-end
+        prediction, the partner's recognised segment/target (own-action heads on the
+        observed stream; ``self_*`` on the own stream), and the core's activations
         (own stream, then observed stream)."""
         if self.hidden is None:
-            return {}
+            return None
         m = self.model
         with torch.inference_mode():
             seg = torch.softmax(m.segment_head(self.hidden), -1)
             tgt = torch.softmax(m.target_head(self.hidden), -1)
-            turn_end = float(m.turn_end_seconds(self.hidden[1:])[0])
+            turn_end = max(0.0, float(m.turn_end_seconds(self.hidden[1:])[0]))
         return {"turn_end_pred_s": turn_end if self._partner_turn else None,
                 "segment_probs": seg[1].tolist(), "target_probs": tgt[1].tolist(),
                 "self_segment_probs": seg[0].tolist(), "self_target_probs": tgt[0].tolist(),
-                "core": self.hidden.reshape(-1).tolist()}
+                "core": self.hidden.reshape(-1).tolist(), "segment_names": list(m.config.segments)}
 
 
 def lesion_mask(checkpoint, path: Path) -> torch.Tensor:

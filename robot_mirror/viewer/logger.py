@@ -79,6 +79,9 @@ class Viewer:
                 for logger in self.readouts.values():
                     if logger.partner == event.get("robot"):
                         logger.partner_turn_ended(self.rr, self.stream, float(event["t"]), self.at, self.now)
+        if state.done:  # the episode's end ends a partner turn still under way
+            for logger in self.readouts.values():
+                logger.partner_turn_ended(self.rr, self.stream, float(state.t), self.at, self.now)
 
     def log_readouts(self, robot: str, mode: str, t: float, readouts: dict | None, truth: tuple | None) -> None:
         self.readouts[robot].log_tick(self.rr, self.stream, mode, t, readouts, truth, self.now)
