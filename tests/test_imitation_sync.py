@@ -171,7 +171,11 @@ def test_random_follower_draws_follow_the_episode_seed(env) -> None:
         policy = make_policy("random", env.specs[1], sc, env.twin("right"))
         policy.reset()
         policy.seed_episode(episode_seed)
-        return [policy.slot_source(obs) for _ in range(20)]
+        per_round = []
+        for r in range(20):  # asked on several ticks of each round: one draw per round
+            per_round.append({policy.slot_source({**obs, "round": r}) for _ in range(3)})
+        assert all(len(d) == 1 for d in per_round)
+        return [d.pop() for d in per_round]
 
     assert draws(0, 3) != draws(0, 4)          # another evaluation seed, other choices
     assert draws(0, 3) == draws(7, 3)          # the scenario's seed no longer decides

@@ -68,17 +68,25 @@ class RandomSlot:
         self.seed = list(np.atleast_1d(seed).astype(int).tolist())
         self.episode = -1
         self.rng = np.random.default_rng(self.seed)
+        self._round: Any = None
+        self._slot = -1
 
     def reset(self) -> None:
         self.episode += 1
         self.rng = np.random.default_rng([*self.seed, self.episode])
+        self._round: Any = None
+        self._slot = -1
 
     def seed_episode(self, seed: int) -> None:
         """Draw this episode's slots from the episode seed (the scenario seed dropped)."""
         self.rng = np.random.default_rng([int(seed), *self.seed[1:]])
 
     def __call__(self, obs: dict[str, Any]) -> int:
-        return int(self.rng.integers(len(obs["slots"])))
+        """One draw per round (the follower asks every tick): a belief, not a flicker."""
+        if self._round is None or obs.get("round") != self._round:
+            self._round = obs.get("round", -1)
+            self._slot = int(self.rng.integers(len(obs["slots"])))
+        return self._slot
 
 
 def mirrored_slot(obs: dict[str, Any], xy: np.ndarray) -> int:
