@@ -101,12 +101,12 @@ class Viewer:
             self.scene.close()
 
 
-def mode_of(robot: str, holder: str, observed: bool = True) -> str:
-    """``executing`` (holds the turn), ``observing`` (watches the partner's
-    turn and sees it) or ``idle``."""
+def mode_of(robot: str, holder: str) -> str:
+    """``executing`` (holds the turn), ``observing`` (the partner holds it: the
+    arm is watching, even on a tick whose view perception dropped) or ``idle``."""
     if holder == robot:
         return "executing"
-    return "observing" if holder and observed else "idle"
+    return "observing" if holder else "idle"
 
 
 def policy_readouts(policy: Any) -> dict | None:
@@ -147,7 +147,7 @@ def inprocess_hook(viewer: Viewer, env, policies: dict[str, Any]) -> Callable[[A
         for name, policy in policies.items():
             obs = tick.obs[name]
             partner = next(p for p in policies if p != name)
-            viewer.log_readouts(name, mode_of(name, obs["holder"], bool(obs["partner_observed"])),
+            viewer.log_readouts(name, mode_of(name, obs["holder"]),
                                 float(obs["t"]), policy_readouts(policy), policy_labels(policies[partner]))
         viewer.log_state(state, request_events(tick.actions, state.t))
         if every and state.tick % every == 0:
