@@ -6,45 +6,14 @@ Every user-caused problem ends in one line on stderr (``robot-mirror: error:
 
 from __future__ import annotations
 
-import json
-
 import argparse
 import os
 import sys
-import tempfile
 from pathlib import Path
 
+from robot_mirror.cli_studies import add_study_commands
 from robot_mirror.errors import RobotMirrorError
-
-
-def check_output(value: str, flag: str, *, folder: bool, empty: bool = False) -> Path:
-    """Refuse an output path that cannot be written, before any work starts.
-
-    Why up front: a training run or a launch that only finds out at the end
-    that its output cannot be written wastes the run, and a half-made run
-    folder is worse than none. ``folder``: the path is a folder to create or
-    reuse (``empty``: it must be new or empty); else a file whose folder must
-    take new files (written atomically: temp file + rename). Nothing is
-    created here: writability is probed with an anonymous file.
-    """
-    path = Path(value)
-    if path.exists():
-        if folder and not path.is_dir():
-            raise RobotMirrorError(f"{flag} {value}: exists and is not a folder")
-        if not folder and path.is_dir():
-            raise RobotMirrorError(f"{flag} {value}: is a folder; give a file path")
-        if folder and empty and any(path.iterdir()):
-            raise RobotMirrorError(f"{flag} {value}: the folder is not empty; give a new or empty folder")
-    target = path.absolute() if folder else path.absolute().parent
-    existing = next(p for p in (target, *target.parents) if p.exists())
-    if not existing.is_dir():
-        raise RobotMirrorError(f"{flag} {value}: {existing} is not a folder")
-    try:
-        with tempfile.TemporaryFile(dir=existing):
-            pass
-    except OSError as exc:
-        raise RobotMirrorError(f"{flag} {value}: cannot write in {existing} ({exc.strerror})") from None
-    return path
+from robot_mirror.files import check_output
 
 
 def _add_launch(sub) -> None:
@@ -265,116 +234,6 @@ def node_keys(args, scenario) -> Path | None:
     return Path(keys) if Path(keys).is_absolute() else scenario.base_dir / keys
 
 
-def _add_demos(sub) -> None:
-    p = sub.add_parser("demos", help="record expert demonstrations for the mirror network (docs/demos.md)")
-    p.add_argument("scenario", help="scenario YAML, e.g. launch/imitation.yaml")
-    p.add_argument("--episodes", type=int, help="number of episodes (default: the scenario's)")
-    p.add_argument("--out", required=True, help="folder for meta.json and episode_NNNN.npz (new or empty)")
-    p.add_argument("--seed", type=int, help="seed of the first episode (default: the scenario's)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a scenario value, e.g. task.rounds=2")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_demos)
-
-
-def cmd_demos(args) -> int:
-    from robot_mirror.config.scenario import load_scenario
-    from robot_mirror.studies.demos import run_demos
-
-    if args.episodes is not None and args.episodes < 1:
-        raise RobotMirrorError(f"--episodes {args.episodes}: must be at least 1")
-    overrides = list(args.overrides)
-    if args.seed is not None:
-        overrides.append(f"seed={args.seed}")
-    check_output(args.out, "--out", folder=True, empty=True)
-    scenario = load_scenario(args.scenario, overrides)
-    episodes = args.episodes if args.episodes is not None else scenario.episodes
-    meta = run_demos(scenario, episodes=episodes, out=args.out, progress=not args.quiet)
-    ticks = sum(e["ticks"] for e in meta["episodes"])
-    ok = sum(e["success"] for e in meta["episodes"])
-    print(f"{len(meta['episodes'])} episode(s), {ticks} ticks, {ok} successful -> {Path(args.out) / 'meta.json'}")
-    return 0
-
-
-def _add_export(sub) -> None:
-    p = sub.add_parser("export", help="write a demonstration folder as LeRobot datasets, one per arm "
-                                      "(docs/lerobot.md)")
-    p.add_argument("demos", help="demonstration folder written by `robot-mirror demos`")
-    p.add_argument("--format", required=True, help="output format: lerobot (LeRobotDataset v3.0)")
-    p.add_argument("--out", required=True, help="folder for the datasets, OUT/<robot name>/ (new or empty)")
-    p.set_defaults(func=cmd_export)
-
-
-def cmd_export(args) -> int:
-    if args.format != "lerobot":
-        raise RobotMirrorError(f"--format {args.format}: unknown; the one format is lerobot")
-    check_output(args.out, "--out", folder=True, empty=True)
-    from robot_mirror.studies.lerobot_export import export_lerobot
-
-    for folder, info in export_lerobot(args.demos, args.out).items():
-        print(f"{folder}: {info['total_episodes']} episode(s), {info['total_frames']} frames "
-              f"-> {Path(args.out) / folder} (LeRobotDataset {info['codebase_version']})")
-    return 0
-
-
-def _add_train(sub) -> None:
-    p = sub.add_parser("train", help="train the mirror network on demonstrations (docs/mirror.md)")
-    p.add_argument("--data", required=True, help="demonstration folder written by `robot-mirror demos`")
-    p.add_argument("--out", required=True, help="checkpoint file to write, e.g. models/mirror_tower.pt")
-    p.add_argument("--epochs", type=int, help="passes over the training ticks (default 12)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the weights, split and sampling (default 0)")
-    p.add_argument("--no-align", action="store_true",
-                   help="no synchronous alignment term (the ablation: align_weight = 0)")
-    p.add_argument("--hidden", type=int, default=128, help="recurrent core size (default 128)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_train)
-
-
-def cmd_train(args) -> int:
-    check_output(args.out, "--out", folder=False)  # before the training, not after it
-    from robot_mirror.studies.training import cmd_train as run
-
-    return run(args)
-
-
-def _add_evaluate(sub) -> None:
-    p = sub.add_parser("evaluate", help="mirror-network metrics with their nulls, baselines and plots (docs/mirror.md)")
-    p.add_argument("--checkpoint", action="append", required=True,
-                   help="MirrorNet checkpoint (repeat: one per task); its _seedN / _noalign siblings are found")
-    p.add_argument("--scenario", action="append", required=True, help="scenario to evaluate on (repeatable)")
-    p.add_argument("--episodes", type=int, default=8, help="demonstration episodes per level (half fit, half scored)")
-    p.add_argument("--online-episodes", type=int, default=0,
-                   help="closed-loop episodes per policy variant and level (0: offline only)")
-    p.add_argument("--levels", default="default,stress", help="perception levels, comma-separated")
-    p.add_argument("--permutations", type=int, default=1000, help="permutations of each null (default 1000)")
-    p.add_argument("--workers", type=int, choices=(1, 2), default=1, help="processes for the online episodes")
-    p.add_argument("--seed", type=int, default=0, help="seed of the first evaluation episode (below 1000: unseen)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--out", required=True, help="folder for metrics.json and the plots")
-    p.set_defaults(func=cmd_evaluate)
-
-
-def cmd_evaluate(args) -> int:
-    from robot_mirror.studies.evaluate import LEVELS, evaluate
-
-    if args.episodes < 2:
-        raise RobotMirrorError(f"--episodes {args.episodes}: must be at least 2 (half fit, half scored)")
-    levels = [lv.strip() for lv in args.levels.split(",") if lv.strip()]
-    bad = [lv for lv in levels if lv not in LEVELS]
-    if bad or not levels:
-        raise RobotMirrorError(f"--levels {args.levels}: each must be one of {', '.join(LEVELS)}")
-    metrics = evaluate(args.checkpoint, args.scenario, episodes=args.episodes, out=args.out, seed=args.seed,
-                       overrides=args.overrides, online_episodes=args.online_episodes, levels=levels,
-                       permutations=args.permutations, workers=args.workers)
-    print(f"\n== evaluation -> {args.out}/metrics.json ==")
-    for key, value in metrics.items():
-        if key in ("tasks", "plots", "seeds", "baselines"):
-            continue
-        print(f"  {key:<44} {json.dumps(value, default=str)[:110]}")
-    print(f"  plots: {', '.join(metrics['plots'])}")
-    return 0
-
-
 def _add_keys(sub) -> None:
     p = sub.add_parser("keys", help="make a CURVE key folder to reuse across runs (each launch otherwise "
                                      "makes its own in RUN/keys)")
@@ -405,10 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_check_urdf(sub)
     _add_node(sub)
     _add_keys(sub)
-    _add_demos(sub)
-    _add_export(sub)
-    _add_train(sub)
-    _add_evaluate(sub)
+    add_study_commands(sub)
     return parser
 
 

@@ -18,7 +18,7 @@ META_KEYS = {"format", "scenario", "scenario_file", "task", "control_hz", "robot
              "perception", "episodes", "created", "sha256"}
 PER_ROBOT = {  # key: (dtype, shape after T; "dof" = the robot's dof)
     "q": (np.float32, ("dof",)), "dq": (np.float32, ("dof",)), "gripper": (np.float32, ()),
-    "ee_pose": (np.float32, (7,)), "own_keypoints": (np.float32, (5, 3)),
+    "ee_pose": (np.float32, (7,)), "own_keypoints": (np.float32, (5, 3)), "own_ee_pose": (np.float32, (7,)),
     "seen_partner_keypoints": (np.float32, (5, 3)), "seen_partner_ee_pose": (np.float32, (7,)),
     "seen_partner_gripper": (np.float32, ()), "partner_observed": (np.bool_, ()),
     "segment": (np.int8, ()), "target": (np.int8, ()), "block": (np.int8, ()),

@@ -33,7 +33,7 @@ LAYERS: list[set[str]] = [
     {"studies", "viewer"},
     {"nodes"},
     {"launch"},
-    {"cli", "client", "__main__"},
+    {"cli", "cli_studies", "client", "__main__"},
 ]
 LAYER_OF = {unit: i for i, units in enumerate(LAYERS) for unit in units}
 # Units on one layer that must not import each other (in either direction).

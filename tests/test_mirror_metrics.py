@@ -124,6 +124,8 @@ def test_scorecard_of_an_untrained_network_sits_at_its_nulls(demos):
                 "mirror_index_corr_p_shuffled", "mirror_index", "heldout_action_recognition", "lesion",
                 "early_recognition_at_half", "early_recognition_at_half_public_heuristic", "turn_end"):
         assert key in card, key
+    # an untrained network's own-stream code does not transfer: the probe sits at chance
+    assert card["probe_self_to_obs"] <= card["probe_self_to_obs_chance"] + 0.1
     # untrained heads name the partner's held-out action no better than chance would allow
     assert card["heldout_action_recognition"]["partner"] < 0.5
     assert card["early_recognition_at_half_public_heuristic"] > 0.9  # turn counting solves the synthetic task
