@@ -11,8 +11,9 @@ are all derived from it, so the three cannot drift apart.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -109,3 +110,39 @@ def build_observation(state: WorldState, name: str, observer: PartnerObserver) -
     for key, value in state.task_obs.get(name, {}).items():
         obs[key] = np.asarray(value) if isinstance(value, (list, tuple)) else value
     return obs
+
+
+class LazyObservation(Mapping):
+    """A robot's observation, built by ``build`` on first read.
+
+    A trainer that steps millions of ticks and reads only some observations
+    (or none: the hold benchmark) then pays only for those it reads. It
+    reads like the plain dictionary :func:`build_observation` returns (and
+    pickles and copies as one); whoever makes it must call :meth:`build`
+    before the world moves on if the object is still alive."""
+
+    __slots__ = ("_build", "_data", "__weakref__")
+
+    def __init__(self, build: Callable[[], dict[str, Any]]) -> None:
+        self._build: Callable[[], dict[str, Any]] | None = build
+        self._data: dict[str, Any] | None = None
+
+    def build(self) -> dict[str, Any]:
+        if self._data is None:
+            self._data, self._build = self._build(), None
+        return self._data
+
+    def __getitem__(self, key: str) -> Any:
+        return self.build()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.build())
+
+    def __len__(self) -> int:
+        return len(self.build())
+
+    def __reduce__(self):
+        return dict, (self.build(),)
+
+    def __repr__(self) -> str:
+        return f"LazyObservation({self.build()!r})"

@@ -43,6 +43,12 @@ class PartnerObserver:
         self._line: deque[tuple[np.ndarray, np.ndarray, float]] = deque(maxlen=self.delay_ticks + 1)
         self._last: PartnerView | None = None
 
+    @property
+    def stateless(self) -> bool:
+        """No delay, drops or noise: a view depends on this tick alone, so
+        ticks nobody reads may be skipped without changing the others."""
+        return self.delay_ticks == 0 and self.drop_rate == 0 and self.noise_std == 0
+
     def reset(self) -> None:
         self._line.clear()
         self._last = None
