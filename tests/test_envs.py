@@ -156,3 +156,10 @@ def test_readme_example_steps_each_environment() -> None:
     scope: dict = {}
     exec(compile(block, "README.md", "exec"), scope)
     assert scope["obs"].keys() == {"left", "right"} and scope["obs"]["left"]["t"] == pytest.approx(1.0)
+
+
+def test_tutorial_example_runs() -> None:
+    (block,) = python_blocks("docs/environments.md", "## Opening one")
+    scope: dict = {}
+    exec(compile(block, "docs/environments.md", "exec"), scope)
+    assert scope["obs"]["t"] == pytest.approx(1 / 60) and scope["obs"]["blocks"].shape == (2, 7)
