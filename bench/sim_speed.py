@@ -12,22 +12,31 @@ wall time each, on the same bodies in the same PyBullet client:
   ``setJointMotorControlArray(POSITION_CONTROL)`` per arm with the same
   targets (arm joints at home, fingers open), then ``stepSimulation()``
   ``substeps`` times. Nothing else.
+* gymnasium: ``SingleArmEnv.step`` (``robot_mirror.envs``) of its own world
+  with the same bodies, the agent's action "hold at home", the partner
+  driven by ``policy: hold`` (so again no policy cost); its observation is
+  converted into the declared space every step, as a trainer gets it.
+* pettingzoo: ``TurnTakingParallelEnv.step``, both agents "hold at home",
+  both observations converted every step.
 
-Within a round the two alternate in short slices (``SLICE`` s, order swapped
-every slice), so load from other jobs on a small shared machine hits both
-alike; both hold the arms at home, so neither disturbs the other's state.
-Each round gives a ratio env steps/s / raw steps/s. Headline: ``ratio`` = the
-median of the per-round ratios (1.0 = the environment adds nothing); the
-steps/s figures are medians over the rounds. Real-time factor = simulated
-seconds per wall second.
+Within a round the four alternate in short slices (``SLICE`` s, order
+reversed every slice), so load from other jobs on a small shared machine
+hits all alike; all hold the arms at home, so none disturbs another's
+state. Each round gives a ratio X steps/s / raw steps/s for each X.
+Headline: ``ratio`` = the median of the per-round env/raw ratios (1.0 = the
+environment adds nothing); the steps/s figures are medians over the rounds.
+Real-time factor = simulated seconds per wall second.
 
     python bench/sim_speed.py [--scenario launch/tower.yaml] [--seconds 3]
                               [--rounds 5] [--json out.json]
+
+(about ``4 x rounds x seconds`` s).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -39,6 +48,7 @@ import pybullet as p
 from robot_mirror.common.commands import ArmCommand
 from robot_mirror.env import TurnTakingEnv
 from robot_mirror.config.scenario import load_scenario
+from robot_mirror.envs import SingleArmEnv, TurnTakingParallelEnv
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/_common.py; see its docstring
 from _common import ROOT, machine_info, package_version, write_json  # noqa: E402
@@ -78,6 +88,54 @@ def time_env(env: TurnTakingEnv, seconds: float) -> tuple[int, float]:
     return ticks * env.substeps, elapsed
 
 
+def time_loop(step, restart, substeps: int, seconds: float) -> tuple[int, float]:
+    """Physics steps and wall seconds of ``step()`` (True at an episode's
+    end; then ``restart()`` runs off the clock)."""
+    ticks = 0
+    start = time.perf_counter()
+    while True:
+        done = step()
+        ticks += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            break
+        if done:
+            pause = time.perf_counter()
+            restart()
+            start += time.perf_counter() - pause
+    return ticks * substeps, elapsed
+
+
+def hold_action(arms, name: str) -> dict:
+    """A wrapper action that holds ``name`` at home, gripper open."""
+    return {"q_target": arms.env.twin(name).home_q.copy(), "gripper": np.array(0.0), "turn": 0}
+
+
+def gym_timer(scenario_path: str, scenario) -> tuple[SingleArmEnv, object]:
+    partner = scenario.robots[1].name
+    gym_env = SingleArmEnv(scenario_path, overrides=[f"robots.{partner}.policy=hold"])
+    gym_env.reset(seed=SEED)
+    action = hold_action(gym_env.arms, gym_env.robot)
+
+    def step() -> bool:
+        _, _, terminated, truncated, _ = gym_env.step(action)
+        return terminated or truncated
+
+    return gym_env, lambda seconds: time_loop(step, lambda: gym_env.reset(seed=SEED), scenario.substeps, seconds)
+
+
+def pz_timer(scenario_path: str, scenario) -> tuple[TurnTakingParallelEnv, object]:
+    par = TurnTakingParallelEnv(scenario_path)
+    par.reset(seed=SEED)
+    actions = {n: hold_action(par.arms, n) for n in par.possible_agents}
+
+    def step() -> bool:
+        par.step(actions)
+        return not par.agents
+
+    return par, lambda seconds: time_loop(step, lambda: par.reset(seed=SEED), scenario.substeps, seconds)
+
+
 def time_raw(env: TurnTakingEnv, seconds: float) -> tuple[int, float]:
     """Physics steps and wall seconds of bare PyBullet on the same bodies."""
     c = env.world.client
@@ -97,6 +155,29 @@ def time_raw(env: TurnTakingEnv, seconds: float) -> tuple[int, float]:
     return ticks * substeps, elapsed
 
 
+def measure(env: TurnTakingEnv, timers: dict, seconds: float, rounds: int) -> dict[str, list[float]]:
+    """Per round, each timer's physics steps/s; the timers alternate in slices."""
+    rates: dict[str, list[float]] = {label: [] for label in timers}
+    slices = max(1, round(seconds / SLICE))
+    for label, fn in timers.items():  # warm up every path once
+        fn(0.3)
+    for r in range(rounds):
+        env.reset(seed=SEED)
+        totals = {label: [0, 0.0] for label in timers}  # physics steps, wall seconds
+        order = list(timers.items())
+        for k in range(slices):
+            for label, fn in order[::-1] if k % 2 else order:
+                steps, wall = fn(seconds / slices)
+                totals[label][0] += steps
+                totals[label][1] += wall
+        for label, (steps, wall) in totals.items():
+            rates[label].append(steps / wall)
+        print(f"round {r + 1}/{rounds}: " + "  ".join(
+            f"{label} {rates[label][-1]:6.0f}" for label in timers) + " steps/s  "
+              f"env/raw {rates['env'][-1] / rates['raw'][-1]:.3f}", flush=True)
+    return rates
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--scenario", default=str(ROOT / "launch/tower.yaml"))
@@ -105,56 +186,56 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = ap.parse_args(argv)
 
+    load_before = os.getloadavg()
     scenario = load_scenario(args.scenario)
     env = TurnTakingEnv(scenario)
-    physics_hz = scenario.physics_hz
-    env_rates: list[float] = []
-    raw_rates: list[float] = []
+    gym_env, time_gym = gym_timer(args.scenario, scenario)
+    par, time_pz = pz_timer(args.scenario, scenario)
     try:
         env.reset(seed=SEED)
-        time_env(env, 0.3)  # warm up both paths once
-        time_raw(env, 0.3)
-        slices = max(1, round(args.seconds / SLICE))
-        for r in range(args.rounds):
-            env.reset(seed=SEED)
-            totals = {"env": [0, 0.0], "raw": [0, 0.0]}  # physics steps, wall seconds
-            for k in range(slices):
-                order = (("env", time_env), ("raw", time_raw))
-                for label, fn in order[::-1] if k % 2 else order:
-                    steps, wall = fn(env, args.seconds / slices)
-                    totals[label][0] += steps
-                    totals[label][1] += wall
-            env_rates.append(totals["env"][0] / totals["env"][1])
-            raw_rates.append(totals["raw"][0] / totals["raw"][1])
-            print(f"round {r + 1}/{args.rounds}: env {env_rates[-1]:8.0f} steps/s  raw {raw_rates[-1]:8.0f} "
-                  f"steps/s  ratio {env_rates[-1] / raw_rates[-1]:.3f}", flush=True)
+        timers = {"env": lambda sec: time_env(env, sec), "raw": lambda sec: time_raw(env, sec),
+                  "gymnasium": time_gym, "pettingzoo": time_pz}
+        rates = measure(env, timers, args.seconds, args.rounds)
     finally:
-        env.close()
+        for e in (env, gym_env, par):
+            e.close()
+    result = summarise(rates, scenario, args)
+    result["load_average_1_5_15_min"] = {"before": [round(x, 2) for x in load_before],
+                                         "after": [round(x, 2) for x in os.getloadavg()]}
+    for label in timers:
+        print(f"{label:10s}: {result[label + '_steps_per_s']:8.0f} physics steps/s  "
+              f"(real-time factor {result[label + '_real_time_factor']:.2f})")
+    for label in ("gymnasium", "pettingzoo"):
+        print(f"ratio {label}/raw: {result[label + '_ratio']:.3f}")
+    print(f"ratio env/raw: {result['ratio']:.3f}  (goal >= 0.8)")
+    write_json(args.json, result)
+    return 0
 
-    env_med = statistics.median(env_rates)
-    raw_med = statistics.median(raw_rates)
-    ratio = statistics.median(e / r for e, r in zip(env_rates, raw_rates))
-    result = {
-        "ratio": round(ratio, 4),
-        "env_steps_per_s": round(env_med, 1),
-        "raw_steps_per_s": round(raw_med, 1),
-        "env_real_time_factor": round(env_med / physics_hz, 3),
-        "raw_real_time_factor": round(raw_med / physics_hz, 3),
-        "env_rounds": [round(x, 1) for x in env_rates],
-        "raw_rounds": [round(x, 1) for x in raw_rates],
+
+def summarise(rates: dict[str, list[float]], scenario, args) -> dict:
+    """The JSON figures: medians over rounds, per-round ratios' medians."""
+    med = {label: statistics.median(r) for label, r in rates.items()}
+    ratio = lambda label: statistics.median(x / r for x, r in zip(rates[label], rates["raw"]))
+    result: dict = {"ratio": round(ratio("env"), 4)}
+    for label in ("gymnasium", "pettingzoo"):
+        result[label + "_ratio"] = round(ratio(label), 4)
+    for label in rates:
+        result[label + "_steps_per_s"] = round(med[label], 1)
+        result[label + "_control_ticks_per_s"] = round(med[label] / scenario.substeps, 1)
+        result[label + "_real_time_factor"] = round(med[label] / scenario.physics_hz, 3)
+    for label in rates:
+        result[label + "_rounds"] = [round(x, 1) for x in rates[label]]
+    result.update({
         "scenario": str(args.scenario),
-        "physics_hz": physics_hz,
+        "physics_hz": scenario.physics_hz,
         "control_hz": scenario.control_hz,
         "substeps": scenario.substeps,
         "seconds_per_measurement": args.seconds,
         "rounds": args.rounds,
-        "machine": machine_info({"pybullet": package_version("pybullet")}),
-    }
-    print(f"env : {env_med:8.0f} physics steps/s  (real-time factor {result['env_real_time_factor']:.2f})")
-    print(f"raw : {raw_med:8.0f} physics steps/s  (real-time factor {result['raw_real_time_factor']:.2f})")
-    print(f"ratio env/raw: {ratio:.3f}  (goal >= 0.8)")
-    write_json(args.json, result)
-    return 0
+        "machine": machine_info({"pybullet": package_version("pybullet"), "gymnasium": package_version("gymnasium"),
+                                 "pettingzoo": package_version("pettingzoo")}),
+    })
+    return result
 
 
 if __name__ == "__main__":
