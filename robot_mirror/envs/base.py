@@ -9,7 +9,7 @@ from typing import Any, Mapping
 
 from gymnasium import spaces
 
-from robot_mirror.common.observation import ObsField
+from robot_mirror.common.observation import LazyObservation, ObsField
 from robot_mirror.config.scenario import load_scenario
 from robot_mirror.env import TurnTakingEnv
 from robot_mirror.envs import spaces as S
@@ -54,6 +54,8 @@ class ArmSpaces:
 
     def convert(self, name: str, obs: Mapping[str, Any]) -> dict[str, Any]:
         """Robot ``name``'s observation as a member of its space."""
+        if isinstance(obs, LazyObservation):
+            obs = obs.build()  # one build, then plain dictionary reads
         return S.to_space(obs, self._convert[name])
 
     def render(self):
