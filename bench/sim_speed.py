@@ -28,7 +28,7 @@ environment adds nothing); the steps/s figures are medians over the rounds.
 Real-time factor = simulated seconds per wall second.
 
     python bench/sim_speed.py [--scenario launch/tower.yaml] [--seconds 3]
-                              [--rounds 5] [--json out.json]
+                              [--rounds 5] [--set KEY=VALUE ...] [--json out.json]
 
 (about ``4 x rounds x seconds`` s).
 """
@@ -117,9 +117,9 @@ def hold_action(arms, name: str) -> dict:
     return {"q_target": arms.env.twin(name).home_q.copy(), "gripper": np.array(0.0), "turn": 0}
 
 
-def gym_timer(scenario_path: str, scenario) -> tuple[SingleArmEnv, object]:
+def gym_timer(scenario_path: str, scenario, overrides: list[str]) -> tuple[SingleArmEnv, object]:
     partner = scenario.robots[1].name
-    gym_env = SingleArmEnv(scenario_path, overrides=[f"robots.{partner}.policy=hold"])
+    gym_env = SingleArmEnv(scenario_path, overrides=[*overrides, f"robots.{partner}.policy=hold"])
     gym_env.reset(seed=SEED)
     action = hold_action(gym_env.arms, gym_env.robot)
 
@@ -130,8 +130,8 @@ def gym_timer(scenario_path: str, scenario) -> tuple[SingleArmEnv, object]:
     return gym_env, lambda seconds: time_loop(step, lambda: gym_env.reset(seed=SEED), scenario.substeps, seconds)
 
 
-def pz_timer(scenario_path: str, scenario) -> tuple[TurnTakingParallelEnv, object]:
-    par = TurnTakingParallelEnv(scenario_path)
+def pz_timer(scenario_path: str, scenario, overrides: list[str]) -> tuple[TurnTakingParallelEnv, object]:
+    par = TurnTakingParallelEnv(scenario_path, overrides=overrides)
     par.reset(seed=SEED)
     actions = {n: hold_action(par.arms, n) for n in par.possible_agents}
 
@@ -192,14 +192,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scenario", default=str(ROOT / "launch/tower.yaml"))
     ap.add_argument("--seconds", type=float, default=3.0, help="wall seconds per measurement")
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="scenario override, as for robot-mirror launch (e.g. perception.level=perfect)")
     ap.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = ap.parse_args(argv)
 
     load_before = os.getloadavg()
-    scenario = load_scenario(args.scenario)
+    scenario = load_scenario(args.scenario, args.overrides)
     env = TurnTakingEnv(scenario)
-    gym_env, time_gym = gym_timer(args.scenario, scenario)
-    par, time_pz = pz_timer(args.scenario, scenario)
+    gym_env, time_gym = gym_timer(args.scenario, scenario, args.overrides)
+    par, time_pz = pz_timer(args.scenario, scenario, args.overrides)
     try:
         env.reset(seed=SEED)
         timers = {"env": lambda sec: time_env(env, sec), "raw": lambda sec: time_raw(env, sec),
@@ -244,6 +246,9 @@ def summarise(rates: dict[str, list[float]], cpu_rates: dict[str, list[float]], 
     }
     result.update({
         "scenario": str(args.scenario),
+        "overrides": list(args.overrides),
+        "perception": {"noise_std": scenario.perception.noise_std, "delay_ticks": scenario.perception.delay_ticks,
+                       "drop_rate": scenario.perception.drop_rate},
         "physics_hz": scenario.physics_hz,
         "control_hz": scenario.control_hz,
         "substeps": scenario.substeps,

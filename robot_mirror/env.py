@@ -20,7 +20,7 @@ import numpy as np
 from robot_mirror.common.commands import ArmCommand
 from robot_mirror.config.scenario import Scenario
 from robot_mirror.common.observation import ArmState, LazyObservation, WorldState, build_observation
-from robot_mirror.common.perception import make_observers
+from robot_mirror.common.perception import Sight, make_observers
 from robot_mirror.sim.kinematics import Kinematics
 from robot_mirror.sim.reach import require_reachable
 from robot_mirror.sim.spec import RobotSpec
@@ -284,22 +284,27 @@ class TurnTakingEnv:
         )
 
     def _observations(self) -> dict[str, Mapping[str, Any]]:
-        """Each robot's observation of this tick. With stateless perception
-        each is built on first read; one still unread when the world moves on
-        is built then (see :meth:`_settle_pending`), so what a reader sees
-        never depends on when it reads. A perception model with memory
-        (delay, drops, noise) is fed every tick, as the perception process does."""
+        """Each robot's observation of this tick, built on first read; one
+        still unread when the world moves on is built then (see
+        :meth:`_settle_pending`), so what a reader sees never depends on when
+        it reads. A perception model with memory (delay, drops, noise) is
+        fed every tick, as the perception process does; only its frame
+        change waits for a reader."""
+        sights: dict[str, Sight | None] = dict.fromkeys(self.robot_names)
         if not all(o.stateless for o in self.observers.values()):
-            state = self.world_state()
-            return {n: build_observation(state, n, self.observers[n]) for n in self.robot_names}
-        obs = {n: LazyObservation(partial(self._build_observation, n)) for n in self.robot_names}
+            arms = self._arms_now()  # (q, dq, tool pose, gripper, keypoints)
+            for name, partner in zip(self.robot_names, self.robot_names[::-1]):
+                _, _, tool, grip, keys = arms[partner]
+                sights[name] = self.observers[name].feed(tool, keys, grip)
+        obs = {n: LazyObservation(partial(self._build_observation, n, sights[n])) for n in self.robot_names}
         self._pending = [weakref.ref(o) for o in obs.values()]
         return obs
 
-    def _build_observation(self, name: str) -> dict[str, Any]:
+    def _build_observation(self, name: str, sight: Sight | None) -> dict[str, Any]:
         if self._tick_state is None:
             self._tick_state = self.world_state()
-        return build_observation(self._tick_state, name, self.observers[name])
+        seen = sight.view() if sight is not None else None
+        return build_observation(self._tick_state, name, self.observers[name], seen)
 
     def _settle_pending(self) -> None:
         """Build the observations someone still holds before the world changes;

@@ -197,3 +197,29 @@ def test_expert_success_rate_over_50_seeds(name: str) -> None:
     finally:
         env.close()
     assert sum(results) / len(results) >= 0.95, results
+
+
+@pytest.mark.parametrize("level", ["default", "perfect"])
+def test_unread_ticks_change_no_observation(level: str) -> None:
+    """Reading only every third tick gives, on those ticks, the observations
+    a run reading every tick gives: perception with delay, drops and noise
+    (the default level) is still fed every tick, bit for bit."""
+    env = TurnTakingEnv(load_scenario(ROOT / "launch/tower.yaml", [f"perception.level={level}"]))
+    try:
+        runs = []
+        for every in (1, 3):
+            obs, _ = env.reset(seed=6)
+            hold = {n: ArmCommand(q_target=np.asarray(obs[n]["q"]).copy()) for n in env.robot_names}
+            seen = {}
+            for tick in range(1, 31):
+                if tick % every == 0:
+                    seen[tick] = {n: dict(o) for n, o in env.step(hold)[0].items()}
+                else:
+                    env.step(hold)  # the observation is dropped unread
+            runs.append(seen)
+        assert runs[1] and all(same(runs[0][t], runs[1][t]) for t in runs[1])
+        if level == "default":
+            views = [runs[0][t]["left"]["partner_observed"] for t in runs[0]]
+            assert not all(views)  # drops happened, so the check had something to carry
+    finally:
+        env.close()

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from robot_mirror.common.perception import PartnerObserver
+from robot_mirror.common.perception import PartnerObserver, PartnerView
 
 
 @dataclass
@@ -88,12 +88,15 @@ OBSERVATION: tuple[ObsField, ...] = (
 OBSERVATION_FIELDS: dict[str, ObsField] = {f.name: f for f in OBSERVATION}
 
 
-def build_observation(state: WorldState, name: str, observer: PartnerObserver) -> dict[str, Any]:
+def build_observation(state: WorldState, name: str, observer: PartnerObserver,
+                      seen: PartnerView | None = None) -> dict[str, Any]:
     """``name``'s observation: its own state exactly, its partner only as
-    ``observer`` perceives it (never the partner's joint angles)."""
+    ``observer`` perceives it (never the partner's joint angles). ``seen``:
+    this tick's view when the observer was already fed (``PartnerObserver.feed``)."""
     partner = next(n for n in state.arms if n != name)
     me, other = state.arms[name], state.arms[partner]
-    seen = observer.observe(other.ee_pose, other.keypoints, other.gripper)
+    if seen is None:
+        seen = observer.observe(other.ee_pose, other.keypoints, other.gripper)
     obs: dict[str, Any] = {
         "t": state.t,
         "q": me.q, "dq": me.dq, "ee_pose": me.ee_pose, "gripper": me.gripper,
