@@ -14,9 +14,13 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 from pettingzoo.test import api_test, parallel_api_test, parallel_seed_test, seed_test
 
+from robot_mirror.common.commands import ArmCommand
 from robot_mirror.common.observation import OBSERVATION
+from robot_mirror.config.scenario import load_scenario
+from robot_mirror.env import TurnTakingEnv
 from robot_mirror.env_checker import same
 from robot_mirror.envs import GYM_IDS, SingleArmEnv, env, parallel_env
+from robot_mirror.envs.base import LAUNCH
 from robot_mirror.errors import ConfigError
 from tests.helpers import ROOT
 
@@ -122,25 +126,28 @@ def test_pettingzoo_aec_api_and_seed_tests() -> None:
 
 
 def test_pettingzoo_adds_nothing_to_the_env() -> None:
-    """The parallel env's observations are the in-process env's, converted;
-    both agents get the team reward and end together."""
+    """The parallel env's observations are those of a plain TurnTakingEnv
+    given the same seed and commands, converted; both agents get the team
+    reward and end together."""
     par = parallel_env(overrides=SHORT)
+    plain = TurnTakingEnv(load_scenario(LAUNCH / "tower.yaml", SHORT))
     try:
         obs, infos = par.reset(seed=3)
-        inner = par.arms.env
+        plain_obs, _ = plain.reset(seed=3)
         assert set(obs) == set(infos) == {"left", "right"}
         hold = {n: {"q_target": obs[n]["q"], "gripper": np.array(0.0), "turn": 0} for n in obs}
         ticks = 0
         while par.agents:
             obs, rewards, terms, truncs, _ = par.step(hold)
+            plain_obs, *_ = plain.step({n: ArmCommand(q_target=h["q_target"]) for n, h in hold.items()})
             ticks += 1
-            held = {n: dict(o) for n, o in inner._observations().items()}
             for n in obs:
-                assert same(obs[n], par.arms.convert(n, held[n]))
+                assert same(obs[n], par.arms.convert(n, plain_obs[n])), (ticks, n)
             assert rewards["left"] == rewards["right"] and terms["left"] == terms["right"]
         assert truncs == {"left": True, "right": True} and ticks == 300
     finally:
         par.close()
+        plain.close()
 
 
 def python_blocks(path, heading: str) -> list[str]:
