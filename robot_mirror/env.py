@@ -11,14 +11,16 @@ that the multi-process system is compared against.
 from __future__ import annotations
 
 import time
+import weakref
+from functools import partial
 from typing import Any, Mapping
 
 import numpy as np
 
 from robot_mirror.common.commands import ArmCommand
 from robot_mirror.config.scenario import Scenario
-from robot_mirror.common.observation import ArmState, WorldState, build_observation
-from robot_mirror.common.perception import make_observers
+from robot_mirror.common.observation import ArmState, LazyObservation, WorldState, build_observation
+from robot_mirror.common.perception import Sight, make_observers
 from robot_mirror.sim.kinematics import Kinematics
 from robot_mirror.sim.reach import require_reachable
 from robot_mirror.sim.spec import RobotSpec
@@ -47,6 +49,8 @@ class TurnTakingEnv:
         self._twins: dict[str, Kinematics] = {}
         self._np_random: np.random.Generator | None = None
         self._needs_reset = True
+        self._pending: list[weakref.ref] = []   # this tick's observations not built yet
+        self._tick_state: WorldState | None = None
         self.episode = -1
         # The sim process publishes world_state() and lets perception build
         # observations; it runs with observe=False and gets None for obs.
@@ -94,6 +98,7 @@ class TurnTakingEnv:
     # two: begin_episode/advance, then settle_turn with the arbiter's decision.
     def begin_episode(self, seed: int | None = None) -> None:
         """Reset the world and the task for a new episode (turn not yet decided)."""
+        self._settle_pending()
         if seed is not None:
             self._np_random = np.random.default_rng(seed)
         rng = self.np_random
@@ -133,6 +138,7 @@ class TurnTakingEnv:
         unknown = set(actions) - set(self.robot_names)
         if unknown:
             raise KeyError(f"unknown robots in actions: {sorted(unknown)}; robots: {self.robot_names}")
+        self._settle_pending()
         self._releases, self._requests = set(), set()
         for name, raw in actions.items():
             cmd = ArmCommand.coerce(raw)
@@ -194,6 +200,7 @@ class TurnTakingEnv:
             self.stats.min_distance = min(best, self.world.min_distance(a, b, cap=best))
 
     def close(self) -> None:
+        self._settle_pending()
         for twin in self._twins.values():
             twin.close()
         self._twins.clear()
@@ -214,10 +221,17 @@ class TurnTakingEnv:
         arm.command_gripper(cmd.gripper, self.world.blocks)
 
     def _observe_world(self) -> None:
+        """What every tick needs (the task reads the blocks). The arms' state
+        is read on first use in the tick (:meth:`_arms_now`): a trainer that
+        drops the observation never pays for it."""
         self._blocks = self.world.block_poses()
-        self._arm_state = {}
-        for name, arm in self.arms.items():
-            self._arm_state[name] = arm.read_state()  # (q, dq, tool pose, gripper, keypoints)
+        self._arm_state: dict[str, tuple] | None = None
+
+    def _arms_now(self) -> dict[str, tuple]:
+        """Each arm's ``(q, dq, tool pose, gripper, keypoints)`` at this tick."""
+        if self._arm_state is None:
+            self._arm_state = {name: arm.read_state() for name, arm in self.arms.items()}
+        return self._arm_state
 
     def _zone_update(self, events: list[dict]) -> None:
         holder = self.arbiter.holder
@@ -249,7 +263,7 @@ class TurnTakingEnv:
 
     def arm_q(self, name: str) -> np.ndarray:
         """Joint angles of ``name`` as observed at the last tick."""
-        return self._arm_state[name][0]
+        return self._arms_now()[name][0]
 
     def arm_in_zone(self, name: str) -> bool:
         return self._in_zone[name]
@@ -257,8 +271,9 @@ class TurnTakingEnv:
     def world_state(self, events: list[dict] | None = None) -> WorldState:
         """This tick's state as plain data (what the sim process publishes)."""
         arms = {}
+        arm_state = self._arms_now()
         for name in self.robot_names:
-            q, dq, tool, grip, keys = self._arm_state[name]
+            q, dq, tool, grip, keys = arm_state[name]
             held = self._held[name]
             arms[name] = ArmState(q, dq, tool, grip, keys, -1 if held is None else held, self._in_zone[name])
         return WorldState(
@@ -268,9 +283,38 @@ class TurnTakingEnv:
             events=events or [], done=self._needs_reset,
         )
 
-    def _observations(self) -> dict[str, dict[str, Any]]:
-        state = self.world_state()
-        return {n: build_observation(state, n, self.observers[n]) for n in self.robot_names}
+    def _observations(self) -> dict[str, Mapping[str, Any]]:
+        """Each robot's observation of this tick, built on first read; one
+        still unread when the world moves on is built then (see
+        :meth:`_settle_pending`), so what a reader sees never depends on when
+        it reads. A perception model with memory (delay, drops, noise) is
+        fed every tick, as the perception process does; only its frame
+        change waits for a reader."""
+        sights: dict[str, Sight | None] = dict.fromkeys(self.robot_names)
+        if not all(o.stateless for o in self.observers.values()):
+            arms = self._arms_now()  # (q, dq, tool pose, gripper, keypoints)
+            for name, partner in zip(self.robot_names, self.robot_names[::-1]):
+                _, _, tool, grip, keys = arms[partner]
+                sights[name] = self.observers[name].feed(tool, keys, grip)
+        obs = {n: LazyObservation(partial(self._build_observation, n, sights[n])) for n in self.robot_names}
+        self._pending = [weakref.ref(o) for o in obs.values()]
+        return obs
+
+    def _build_observation(self, name: str, sight: Sight | None) -> dict[str, Any]:
+        if self._tick_state is None:
+            self._tick_state = self.world_state()
+        seen = sight.view() if sight is not None else None
+        return build_observation(self._tick_state, name, self.observers[name], seen)
+
+    def _settle_pending(self) -> None:
+        """Build the observations someone still holds before the world changes;
+        those nobody holds any more are gone and cost nothing."""
+        for ref in self._pending:
+            obs = ref()
+            if obs is not None:
+                obs.build()
+        self._pending = []
+        self._tick_state = None
 
     # ------------------------------------------------------------ summary
     def episode_summary(self) -> dict[str, Any]:

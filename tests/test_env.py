@@ -10,7 +10,7 @@ import pytest
 
 from robot_mirror.common.commands import ArmCommand
 from robot_mirror.env import TurnTakingEnv
-from robot_mirror.env_checker import check_env
+from robot_mirror.env_checker import EnvContractError, check_lockstep, same
 from robot_mirror.config.scenario import load_scenario
 from robot_mirror.policies import build_policies, rollout
 from tests.conftest import ROOT, run_cli
@@ -37,8 +37,65 @@ def tower_env():
     env.close()
 
 
-def test_env_contract(tower_env) -> None:
-    check_env(tower_env, seed=5)
+def test_env_is_lockstep_reproducible(tower_env) -> None:
+    check_lockstep(tower_env, seed=5)
+
+
+class _Drifting:
+    """A TurnTakingEnv whose second seeded episode differs by one ulp in one joint."""
+
+    def __init__(self, env: TurnTakingEnv) -> None:
+        self.env, self.robot_names, self.resets = env, env.robot_names, 0
+
+    def reset(self, *, seed=None):
+        self.resets += 1
+        return self.env.reset(seed=seed)
+
+    def step(self, actions):
+        obs, *rest = self.env.step(actions)
+        obs = {n: dict(o) for n, o in obs.items()}
+        if self.resets == 2 and self.env.tick == 7:
+            obs["left"]["q"] = np.nextafter(obs["left"]["q"], np.inf)
+        return (obs, *rest)
+
+
+def test_lockstep_check_catches_a_one_ulp_drift(tower_env) -> None:
+    with pytest.raises(EnvContractError, match="tick 7"):
+        check_lockstep(_Drifting(tower_env), seed=5, steps=10)
+
+
+def test_same_is_bit_for_bit() -> None:
+    a = {"q": np.array([0.1, 0.2]), "holder": "left", "tower_count": 2}
+    assert same(a, {"q": np.array([0.1, 0.2]), "holder": "left", "tower_count": 2})
+    assert not same(a, {**a, "q": np.array([0.1, np.nextafter(0.2, 1)])})
+    assert not same(a, {**a, "q": np.array([0.1, 0.2, 0.3])})
+    assert not same(a, {**a, "tower_count": 2.0})
+    assert not same(a, {k: v for k, v in a.items() if k != "holder"})
+
+
+def test_unknown_robot_is_refused(tower_env) -> None:
+    tower_env.reset(seed=0)
+    with pytest.raises(KeyError, match="no-such-robot"):
+        tower_env.step({"no-such-robot": ArmCommand()})
+
+
+def test_observations_do_not_depend_on_when_they_are_read(tower_env) -> None:
+    """Lazily built observations: one read a tick late (after the next step)
+    equals one read at once; ticks nobody reads cost nothing and change nothing."""
+    hold = lambda o: {n: ArmCommand(q_target=np.asarray(o[n]["q"]).copy()) for n in o}
+    obs, _ = tower_env.reset(seed=2)
+    eager = []
+    for _ in range(12):
+        obs, *_ = tower_env.step(hold(obs))
+        eager.append({n: dict(o) for n, o in obs.items()})
+    obs, _ = tower_env.reset(seed=2)
+    late = []
+    for i in range(12):
+        nxt, *_ = tower_env.step(hold(obs) if i == 0 else hold(eager[i - 1]))
+        late.append(nxt)          # not read before the next step
+        if i >= 1:
+            assert same({n: dict(o) for n, o in late[i - 1].items()}, eager[i - 1])
+    assert same({n: dict(o) for n, o in late[-1].items()}, eager[-1])
 
 
 def test_step_before_reset_is_refused() -> None:
@@ -140,3 +197,29 @@ def test_expert_success_rate_over_50_seeds(name: str) -> None:
     finally:
         env.close()
     assert sum(results) / len(results) >= 0.95, results
+
+
+@pytest.mark.parametrize("level", ["default", "perfect"])
+def test_unread_ticks_change_no_observation(level: str) -> None:
+    """Reading only every third tick gives, on those ticks, the observations
+    a run reading every tick gives: perception with delay, drops and noise
+    (the default level) is still fed every tick, bit for bit."""
+    env = TurnTakingEnv(load_scenario(ROOT / "launch/tower.yaml", [f"perception.level={level}"]))
+    try:
+        runs = []
+        for every in (1, 3):
+            obs, _ = env.reset(seed=6)
+            hold = {n: ArmCommand(q_target=np.asarray(obs[n]["q"]).copy()) for n in env.robot_names}
+            seen = {}
+            for tick in range(1, 31):
+                if tick % every == 0:
+                    seen[tick] = {n: dict(o) for n, o in env.step(hold)[0].items()}
+                else:
+                    env.step(hold)  # the observation is dropped unread
+            runs.append(seen)
+        assert runs[1] and all(same(runs[0][t], runs[1][t]) for t in runs[1])
+        if level == "default":
+            views = [runs[0][t]["left"]["partner_observed"] for t in runs[0]]
+            assert not all(views)  # drops happened, so the check had something to carry
+    finally:
+        env.close()

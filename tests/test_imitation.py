@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from robot_mirror.env import TurnTakingEnv
-from robot_mirror.env_checker import check_env
+from robot_mirror.env_checker import check_lockstep
 from robot_mirror.config.scenario import load_scenario
 from robot_mirror.policies import make_policy, rollout
 from robot_mirror.policies.imitation_expert import ImitationExpert, ObservedSlot, OracleSlot, RandomSlot
@@ -53,8 +53,8 @@ def test_slots_are_mirror_symmetric_and_reachable(env) -> None:
     env.check_reachability()  # raises if any slot or supply spot is out of reach
 
 
-def test_env_contract(env) -> None:
-    check_env(env, seed=3)
+def test_env_is_lockstep_reproducible(env) -> None:
+    check_lockstep(env, seed=3)
 
 
 def test_oracle_follower_succeeds_every_round_blind_to_the_label(env) -> None:

@@ -30,7 +30,7 @@ LAYERS: list[set[str]] = [
     {"env", "env_checker"},
     {"policies"},
     {"mirror"},
-    {"studies", "viewer"},
+    {"studies", "viewer", "envs"},
     {"nodes"},
     {"launch"},
     {"cli", "cli_studies", "client", "__main__"},

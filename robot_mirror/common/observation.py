@@ -11,12 +11,13 @@ are all derived from it, so the three cannot drift apart.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from robot_mirror.common.perception import PartnerObserver
+from robot_mirror.common.perception import PartnerObserver, PartnerView
 
 
 @dataclass
@@ -87,12 +88,15 @@ OBSERVATION: tuple[ObsField, ...] = (
 OBSERVATION_FIELDS: dict[str, ObsField] = {f.name: f for f in OBSERVATION}
 
 
-def build_observation(state: WorldState, name: str, observer: PartnerObserver) -> dict[str, Any]:
+def build_observation(state: WorldState, name: str, observer: PartnerObserver,
+                      seen: PartnerView | None = None) -> dict[str, Any]:
     """``name``'s observation: its own state exactly, its partner only as
-    ``observer`` perceives it (never the partner's joint angles)."""
+    ``observer`` perceives it (never the partner's joint angles). ``seen``:
+    this tick's view when the observer was already fed (``PartnerObserver.feed``)."""
     partner = next(n for n in state.arms if n != name)
     me, other = state.arms[name], state.arms[partner]
-    seen = observer.observe(other.ee_pose, other.keypoints, other.gripper)
+    if seen is None:
+        seen = observer.observe(other.ee_pose, other.keypoints, other.gripper)
     obs: dict[str, Any] = {
         "t": state.t,
         "q": me.q, "dq": me.dq, "ee_pose": me.ee_pose, "gripper": me.gripper,
@@ -109,3 +113,39 @@ def build_observation(state: WorldState, name: str, observer: PartnerObserver) -
     for key, value in state.task_obs.get(name, {}).items():
         obs[key] = np.asarray(value) if isinstance(value, (list, tuple)) else value
     return obs
+
+
+class LazyObservation(Mapping):
+    """A robot's observation, built by ``build`` on first read.
+
+    A trainer that steps millions of ticks and reads only some observations
+    (or none: the hold benchmark) then pays only for those it reads. It
+    reads like the plain dictionary :func:`build_observation` returns (and
+    pickles and copies as one); whoever makes it must call :meth:`build`
+    before the world moves on if the object is still alive."""
+
+    __slots__ = ("_build", "_data", "__weakref__")
+
+    def __init__(self, build: Callable[[], dict[str, Any]]) -> None:
+        self._build: Callable[[], dict[str, Any]] | None = build
+        self._data: dict[str, Any] | None = None
+
+    def build(self) -> dict[str, Any]:
+        if self._data is None:
+            self._data, self._build = self._build(), None
+        return self._data
+
+    def __getitem__(self, key: str) -> Any:
+        return self.build()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.build())
+
+    def __len__(self) -> int:
+        return len(self.build())
+
+    def __reduce__(self):
+        return dict, (self.build(),)
+
+    def __repr__(self) -> str:
+        return f"LazyObservation({self.build()!r})"

@@ -115,6 +115,7 @@ class Arm:
         self.lower = np.array([j.lower for j in self.arm_joints])
         self.upper = np.array([j.upper for j in self.arm_joints])
         self.max_force = np.array([j.max_force for j in self.arm_joints])
+        self._forces = self.max_force.tolist()  # what command_joints sends every tick
         self.dof = len(self.arm_joints)
         self._arm_slots = [self._movable_order.index(j) for j in self.joint_indices]
 
@@ -236,7 +237,7 @@ class Arm:
     def clamp(self, q: np.ndarray) -> tuple[np.ndarray, bool]:
         # = np.clip(q, lower, upper), without np.clip's Python-level wrapper (runs every tick)
         clamped = np.minimum(np.maximum(q, self.lower), self.upper)
-        return clamped, bool(np.any(clamped != q))
+        return clamped, bool((clamped != q).any())
 
     def command_joints(self, q_target: np.ndarray) -> None:
         """Position-control the arm joints toward ``q_target`` (clamped to limits)."""
@@ -244,7 +245,7 @@ class Arm:
         self.clamped_commands += int(was_clamped)
         self.client.setJointMotorControlArray(
             self.body, self.joint_indices, p.POSITION_CONTROL,
-            targetPositions=q.tolist(), forces=self.max_force.tolist(),
+            targetPositions=q.tolist(), forces=self._forces,
         )
 
     def command_gripper(self, closure: float, blocks: list[int]) -> None:

@@ -107,7 +107,15 @@ class FingerGripper(Gripper):
             total += (j.upper - s[0]) / (j.upper - j.lower)
         return float(min(max(total / len(fingers), 0.0), 1.0))
 
+    _sent: float | None = None  # the closure the finger motors hold now
+
     def command(self, closure: float, blocks: list[int]) -> None:
+        # PyBullet keeps a motor's target until it is set again, and a gripper
+        # stays open or closed for long stretches: re-sending the same target
+        # every tick changes nothing (a new body gets a new gripper object).
+        if closure == self._sent:
+            return
+        self._sent = closure
         arm = self.arm
         for j in arm.finger_joints:
             target = j.upper - closure * (j.upper - j.lower)

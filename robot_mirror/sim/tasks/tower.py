@@ -105,7 +105,7 @@ class TowerTask(Task):
         self.levels, self.stacked = levels, stacked
         self._track_disturbance(block_poses, held)
         self._peak = max(self._peak, stacked)
-        if np.any(block_poses[:, 2] < -0.2):
+        if (block_poses[:, 2] < -0.2).any():
             self._failed = True
         complete = stacked == len(levels) and not any(b is not None for b in held.values())
         if complete:
