@@ -95,7 +95,8 @@ def test_demos_cli_writes_the_format(tmp_path) -> None:
         seg = ep[f"r{i}_segment"]
         starts = np.flatnonzero((seg[1:] == place) & (seg[:-1] != place)) + 1
         assert len(starts) + (seg[0] == place) == 2
-        assert set(np.unique(ep[f"r{i}_block"])) == {-1, i}
+        # its own block only (a synchronous follower is never idle: it pre-positions during the lead)
+        assert i in set(np.unique(ep[f"r{i}_block"])) <= {-1, i}
 
 
 def test_demos_tower_targets_are_levels(tmp_path) -> None:
