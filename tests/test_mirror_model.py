@@ -156,3 +156,27 @@ def test_checkpoint_errors_are_one_line(demos, tmp_path):
     with pytest.raises(RobotMirrorError) as e:
         read_checkpoint(tmp_path / "other.pt")
     assert "not a mirror checkpoint" in _one_line(e)
+
+
+def test_imitation_slots_are_numbered_in_the_actors_own_frame(demos):
+    """Two arms facing each other see "slot s" and "slot K-1-s" as the same own movement:
+    the arm whose tool goes the other way along its own lateral axis gets reversed labels,
+    and so do its partner's labels of it."""
+    import dataclasses
+
+    from robot_mirror.mirror.dataset import egocentric_slots
+
+    place = SEGMENTS.index("place")
+    streams = []
+    for robot, sign in ((0, 1.0), (1, -1.0)):
+        s = demos.streams[robot]
+        target = np.arange(s.ticks) % 4
+        own = s.own.copy()
+        own[:, 16] = sign * (target - 1.5) * 0.18
+        streams.append(dataclasses.replace(s, own=own, segment=np.full(s.ticks, place), target=target,
+                                           partner_target=np.arange(s.ticks) % 4))
+    assert egocentric_slots(streams, 4) == [False, True]
+    assert np.array_equal(streams[0].target, np.arange(streams[0].ticks) % 4)
+    assert np.array_equal(streams[1].target, 3 - np.arange(streams[1].ticks) % 4)
+    assert np.array_equal(streams[0].partner_target, 3 - np.arange(streams[0].ticks) % 4)  # robot 1, reversed
+    assert np.array_equal(streams[1].partner_target, np.arange(streams[1].ticks) % 4)

@@ -29,6 +29,10 @@ def policy():
     kin.close()
 
 
+# four slots along world +y; the partner (right, yaw 180 deg) numbers them the other way round
+SLOTS = np.c_[np.zeros(4), np.linspace(-0.27, 0.27, 4), np.zeros(4)]
+
+
 def _obs(rng: np.random.Generator, dof: int, t: int) -> dict:
     keypoints = rng.normal(size=(5, 3))
     if t % 7 == 3:
@@ -37,7 +41,7 @@ def _obs(rng: np.random.Generator, dof: int, t: int) -> dict:
             "keypoints": rng.normal(size=(5, 3)), "ee_pose": np.r_[rng.normal(size=3), 0, 0, 0.6, 0.8],
             "seen_partner_keypoints": keypoints, "seen_partner_ee_pose": rng.normal(size=7),
             "seen_partner_gripper": float(rng.random()), "partner_observed": float(t % 5 != 0),
-            "holder": "right", "my_turn": False, "slots": [0, 1, 2, 3]}
+            "holder": "right", "my_turn": False, "slots": SLOTS}
 
 
 def test_lean_step_matches_mirror_net_step_exactly(policy) -> None:
@@ -60,7 +64,8 @@ def test_lean_step_matches_mirror_net_step_exactly(policy) -> None:
             target = model.target_head(state[1])
         assert torch.equal(policy.hidden, torch.cat(state, dim=0)), t
         assert policy.predicted_turn_end(obs) == max(0.0, float(turn_end[0])), t
-        assert policy.recognised_slot(obs) == int(torch.argmax(target[0][:4])), t
+        # the heads name the partner's own-frame slot; its lateral axis runs against the numbering
+        assert policy.recognised_slot(obs) == 3 - int(torch.argmax(target[0][:4])), t
 
 
 def test_no_turn_end_without_a_partner_turn(policy) -> None:

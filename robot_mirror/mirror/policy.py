@@ -77,6 +77,8 @@ class MirrorPolicy:
         self.model = self.checkpoint.model.eval()
         self.name = spec.name
         self.frame = scenario.robot(spec.name).base_frame()
+        partner = next(r for r in scenario.robot_names if r != spec.name)
+        self.partner_frame = scenario.robot(partner).base_frame()
         self.lesion = lesion_mask(self.checkpoint, path) if lesioned else None
         self._embed = plain_embedding(self.model.body_norm, self.model.body_layer)
         # What the network tells each task's motion layer (see module docstring).
@@ -116,12 +118,20 @@ class MirrorPolicy:
         return max(0.0, float(turn_end[0]))
 
     def recognised_slot(self, obs: dict[str, Any]) -> int:
+        """The task's slot of what the partner is recognised doing. The heads
+        name slots in the actor's own frame (``dataset.egocentric_slots``): the
+        partner's own slot e is task slot e if its lateral axis runs along the
+        slot numbering, else K-1-e (a mirror game is a left-right swapped copy)."""
         n = len(obs["slots"])
         if self.hidden is None:
             return 0
         with torch.inference_mode():
             obs_target = self.model.target_head(self.hidden[1:])
-        return int(torch.argmax(obs_target[0][:n]))
+        e = int(torch.argmax(obs_target[0][:n]))
+        slots = np.asarray(obs["slots"], float)[:, :2]
+        yaw = self.partner_frame.yaw
+        lateral = np.array([-np.sin(yaw), np.cos(yaw)])
+        return n - 1 - e if n > 1 and float(lateral @ (slots[-1] - slots[0])) < 0 else e
 
     def labels(self) -> tuple[str, int, int]:
         """(segment, target, block) of what the arm is doing (its motion layer's)."""
