@@ -164,7 +164,7 @@ def test_imitation_slots_are_numbered_in_the_actors_own_frame(demos):
     and so do its partner's labels of it."""
     import dataclasses
 
-    from robot_mirror.mirror.dataset import egocentric_slots
+    from robot_mirror.mirror.labels import egocentric_slots
 
     place = SEGMENTS.index("place")
     streams = []
@@ -175,7 +175,7 @@ def test_imitation_slots_are_numbered_in_the_actors_own_frame(demos):
         own[:, 16] = sign * (target - 1.5) * 0.18
         streams.append(dataclasses.replace(s, own=own, segment=np.full(s.ticks, place), target=target,
                                            partner_target=np.arange(s.ticks) % 4))
-    assert egocentric_slots(streams, 4) == [False, True]
+    assert egocentric_slots(streams, 4, place) == [False, True]
     assert np.array_equal(streams[0].target, np.arange(streams[0].ticks) % 4)
     assert np.array_equal(streams[1].target, 3 - np.arange(streams[1].ticks) % 4)
     assert np.array_equal(streams[0].partner_target, 3 - np.arange(streams[0].ticks) % 4)  # robot 1, reversed

@@ -29,6 +29,7 @@ import numpy as np
 
 from robot_mirror.errors import RobotMirrorError
 from robot_mirror.mirror.features import BODY_DIM, body_features, robot_type_of
+from robot_mirror.mirror.labels import egocentric_slots
 
 DEMOS_FORMAT = "robot_mirror.demos/2"
 SEGMENTS = ["wait", "reach", "grasp", "carry", "place", "retreat"]
@@ -198,7 +199,7 @@ def load_demos(directory: str | Path, *, verify_hash: bool = True) -> DemoSet:
     for ei, name in enumerate(files):
         streams.extend(_load_episode(d / name, ei, types))
     if meta.get("task") == "imitation":
-        egocentric_slots(streams, int(meta["n_targets"]))
+        egocentric_slots(streams, int(meta["n_targets"]), SEGMENTS.index("place"))
     return DemoSet(d, meta, streams, [str(s) for s in meta["segments"]], int(meta["n_targets"]),
                    float(meta["control_hz"]), digest, list(dict.fromkeys(types)))
 
@@ -242,36 +243,6 @@ def _load_episode(path: Path, index: int, types: list[str]) -> list[Stream]:
             partner_turn=p["my_turn"].astype(bool), turn_end=a["partner_turn_end_in"].astype(np.float32),
             own_turn_end=p["partner_turn_end_in"].astype(np.float32)))
     return streams
-
-
-def egocentric_slots(streams: list[Stream], n_targets: int) -> list[bool]:
-    """Number imitation slots in each actor's own frame, in place.
-
-    The task numbers slots in the world (slot s has the same world y on both
-    sides), but the network sees every body in its own frame: for two arms
-    facing each other, "left places at slot s" and "right places at slot
-    K-1-s" are the same own-body movement. With world labels the own-action
-    heads get contradictory targets. Here slot order follows the actor's own
-    lateral axis: a robot whose placed tool moves to a smaller own-frame y
-    as the slot index grows has its labels reversed (target -> K-1-target), as
-    its partner's labels are wherever they describe it. Returns the flip per
-    robot (what ``MirrorPolicy.recognised_slot`` undoes for the partner)."""
-    flips = []
-    for r in (0, 1):
-        ys, ts = [], []
-        for s in streams:
-            if s.robot == r:
-                m = (s.segment == SEGMENTS.index("place")) & (s.target >= 0)
-                ys.append(s.own[m, 16])  # tool position y, own frame
-                ts.append(s.target[m])
-        y, t = np.concatenate(ys or [np.zeros(0)]), np.concatenate(ts or [np.zeros(0)])
-        flips.append(bool(t.size > 1 and np.std(t) > 0 and np.corrcoef(t, y)[0, 1] < 0))
-    for s in streams:
-        for attr, robot in (("target", s.robot), ("partner_target", 1 - s.robot)):
-            if flips[robot]:
-                v = getattr(s, attr)
-                setattr(s, attr, np.where(v >= 0, n_targets - 1 - v, v))
-    return flips
 
 
 # ---- normalisation ---------------------------------------------------------------------------
