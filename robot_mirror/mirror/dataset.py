@@ -163,37 +163,6 @@ def load_demos(directory: str | Path, *, verify_hash: bool = True) -> DemoSet:
     if verify_hash and digest != meta["sha256"]:
         _fail(d / "meta.json", f"sha256 mismatch: meta.json says {str(meta['sha256'])[:12]}..., the episode "
                                f"files hash to {digest[:12]}... (files changed since `robot-mirror demos` wrote them)")
-    segments = [str(s) for s in meta["segments"]]
-    n_targets = int(meta["n_targets"])
-    hz = float(meta["control_hz"])
-    types = [robot_type_of(r["urdf"]) for r in meta["robots"]]
-    dofs = [int(r["dof"]) for r in meta["robots"]]
-    streams: list[Stream] = []
-    for ei, name in enumerate(files):
-        streams.extend(_load_episode(d / name, ei, types, dofs))
-    robot_types: list[str] = []
-    dof_of: dict[str, int] = {}
-    for t, n in zip(types, dofs):
-        if t in dof_of and dof_of[t] != n:
-            _fail(d / "meta.json", f"robot type {t} listed with {dof_of[t]} and {n} joints")
-        if t not in dof_of:
-            robot_types.append(t)
-            dof_of[t] = n
-    return DemoSet(d, meta, streams, segments, n_targets, hz, digest, robot_types, dof_of)
-
-
-def load_demos(directory: str | Path, *, verify_hash: bool = True) -> DemoSet:
-    """Read and check a demonstration folder; every problem is one-line RobotMirrorError."""
-    d = Path(directory)
-    meta = load_meta(d)
-    files = [e["file"] for e in meta["episodes"]]
-    for name in files:
-        if not (d / name).is_file():
-            _fail(d / name, "missing (listed in meta.json)")
-    digest = episodes_sha256(d, files)
-    if verify_hash and digest != meta["sha256"]:
-        _fail(d / "meta.json", f"sha256 mismatch: meta.json says {str(meta['sha256'])[:12]}..., the episode "
-                               f"files hash to {digest[:12]}... (files changed since `robot-mirror demos` wrote them)")
     types = [robot_type_of(r["urdf"]) for r in meta["robots"]]
     streams: list[Stream] = []
     for ei, name in enumerate(files):
@@ -378,6 +347,11 @@ class EpisodeSampler:
         return batch
 
 
+def whole_streams(streams: list[Stream]) -> dict:
+    """Whole streams as one batch, padded to the longest (evaluation)."""
+    return stack_windows([_window_arrays(s, 0, s.ticks) for s in streams], max(s.ticks for s in streams))
+
+
 def full_batch(s: Stream) -> dict:
     """A whole stream as a batch of one (evaluation)."""
-    return stack_windows([_window_arrays(s, 0, s.ticks)], s.ticks)
+    return whole_streams([s])

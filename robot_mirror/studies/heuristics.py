@@ -23,15 +23,11 @@ TOOL = slice(15, 18)  # tool position inside a body description (features.body_f
 def turn_index(stream) -> np.ndarray:
     """Per tick, how many turns (either arm's) have started so far, minus one:
     the public turn count (-1 before the first turn)."""
-    held = np.asarray(stream.my_turn, bool) | np.asarray(stream.partner_turn, bool)
-    mine = np.asarray(stream.my_turn, bool)
     starts = np.zeros(stream.ticks, np.int64)
-    for s, _ in runs(mine):
-        starts[s] += 1
-    for s, _ in runs(np.asarray(stream.partner_turn, bool)):
-        starts[s] += 1
-    count = np.cumsum(starts) - 1
-    return np.where(held | (count >= 0), count, -1)
+    for turn in (stream.my_turn, stream.partner_turn):
+        for s, _ in runs(np.asarray(turn, bool)):
+            starts[s] += 1
+    return np.cumsum(starts) - 1
 
 
 @dataclass

@@ -36,12 +36,11 @@ class StreamRecord:
 def collect(model, streams, lesion: Optional[torch.Tensor] = None) -> list[StreamRecord]:
     """Run ``model`` over whole streams from a zero state (as online), all
     streams in one padded batch; ``lesion`` silences units at every tick."""
-    from robot_mirror.mirror.dataset import stack_windows, _window_arrays
+    from robot_mirror.mirror.dataset import whole_streams
 
     if not streams:
         return []
-    T = max(s.ticks for s in streams)
-    batch = stack_windows([_window_arrays(s, 0, s.ticks) for s in streams], T)
+    batch = whole_streams(streams)
     was_training = model.training
     model.eval()
     with torch.inference_mode():

@@ -52,11 +52,12 @@ def alignment_figures(model, train_streams, test_streams, *, permutations: int, 
             "cmni": cmni["cmni"], "records": test_records}
 
 
-def lesion_figures(model, streams, unit_r: np.ndarray, *, seed: int) -> dict:
+def lesion_figures(model, streams, records, unit_r: np.ndarray, *, seed: int) -> dict:
     """Drops in own-action decoding and partner recognition when the top-k
-    units by tuning correlation are silenced, against k random units."""
+    units by tuning correlation are silenced, against k random units
+    (``records``: the intact network's run over ``streams``)."""
     n, h = model.config.n_targets, model.config.hidden
-    intact = head_accuracy(streams, collect(model, streams), n)
+    intact = head_accuracy(streams, records, n)
     order = np.argsort(-np.nan_to_num(unit_r, nan=-np.inf))
     top = order[:LESION_K]
 
@@ -125,7 +126,7 @@ def scorecard(model, train_streams, test_streams, *, hz: float, permutations: in
         "ticks": int(sum(s.ticks for s in test_streams)),
     }
     if lesion:
-        les = lesion_figures(model, test_streams, align["unit_r"], seed=seed)
+        les = lesion_figures(model, test_streams, records, align["unit_r"], seed=seed)
         out["lesion"] = les
         out["lesion_top_vs_random_own"] = les["lesion_top_vs_random_own"]
         out["lesion_top_vs_random_obs"] = les["lesion_top_vs_random_obs"]
