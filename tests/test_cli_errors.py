@@ -160,3 +160,24 @@ def test_wait_reply_names_the_timeout_it_used() -> None:
             arm.wait_reply(timeout=0.2)
     finally:
         arm.close()
+
+
+@pytest.mark.parametrize("override, needles", [
+    ("perception.level=foggy", ("perception.level", "'foggy'", "default, stress, perfect")),
+    ("perception.noise_std=-0.1", ("perception.noise_std", "-0.1")),
+    ("perception.delay_ticks=2.5", ("perception.delay_ticks", "2.5")),
+])
+def test_bad_perception_level_or_number_is_one_line(override: str, needles: tuple, tmp_path: Path) -> None:
+    proc = run_cli("launch", TOWER, "--inprocess", "--set", override, "--out", str(tmp_path / "run"))
+    assert_one_line_error(proc, *needles)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("args, needles", [
+    (("--levels", "default,foggy"), ("--levels", "default, stress")),
+    (("--episodes", "1"), ("--episodes 1", "at least 2")),
+])
+def test_bad_evaluate_flags_are_one_line(args: tuple, needles: tuple, tmp_path: Path) -> None:
+    proc = run_cli("evaluate", "--checkpoint", "sim_assets/mirror_tower.pt", "--scenario", TOWER, *args,
+                   "--out", str(tmp_path / "eval"))
+    assert_one_line_error(proc, *needles)
