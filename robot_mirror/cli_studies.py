@@ -77,7 +77,9 @@ def cmd_export(args) -> int:
 
 def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train the mirror network on demonstrations (docs/mirror.md)")
-    p.add_argument("--data", required=True, help="demonstration folder written by `robot-mirror demos`")
+    p.add_argument("--data", required=True, nargs="+",
+                   help="demonstration folder(s) written by `robot-mirror demos`; several (of one task, e.g. "
+                        "different arm pairs) are trained on together")
     p.add_argument("--out", required=True, help="checkpoint file to write, e.g. models/mirror_tower.pt")
     p.add_argument("--epochs", type=int, help="passes over the training ticks (default 12)")
     p.add_argument("--seed", type=int, default=0, help="seed of the weights, split and sampling (default 0)")

@@ -13,6 +13,7 @@ from robot_mirror.mirror.checkpoint import load_checkpoint
 from robot_mirror.mirror.dataset import DEMOS_FORMAT, EpisodeSampler, compute_stats, load_demos
 from robot_mirror.mirror.features import robot_type_of
 from robot_mirror.mirror.model import MirrorNet
+from robot_mirror.mirror.demo_sets import load_demo_sets
 from robot_mirror.mirror.synthetic import write_synthetic_demos
 from robot_mirror.mirror.train import TrainOptions, make_config, seed_everything, train, train_model
 from robot_mirror.studies.training import held_out_evaluation
@@ -103,6 +104,33 @@ def test_two_arm_types_train_one_network_that_any_arm_runs(tmp_path):
     ck = load_checkpoint(result.checkpoint)
     assert ck.robot_types == ["a/one.urdf", "b/two.urdf"]
     assert "mirror_units" in ck.metrics and len(ck.metrics["mirror_units"]) == 16
+
+
+def test_several_demo_folders_train_one_network(tiny, tmp_path):
+    """Joint training on several bodies: folders join episode by episode, the two
+    streams of an episode stay a pair, and the checkpoint names every source."""
+    other = write_synthetic_demos(tmp_path / "other", episodes=2, turns=3, dof=5, n_targets=3,
+                                  urdfs=("b/two.urdf", "c/three.urdf"))
+    joined = load_demo_sets([tiny, other])
+    assert joined.n_episodes == 3 + 2 and len(joined.streams) == 2 * 5
+    assert [s.episode for s in joined.streams] == [e for e in range(5) for _ in (0, 1)]
+    assert [s.robot for s in joined.streams] == [0, 1] * 5
+    assert joined.robot_types == ["synthetic/arm.urdf", "b/two.urdf", "c/three.urdf"]
+    out = tmp_path / "joint.pt"
+    proc = run_cli("train", "--data", str(tiny), str(other), "--out", str(out), "--epochs", "1", "--hidden", "16",
+                   "--quiet", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    ck = load_checkpoint(out)
+    assert ck.robot_types == joined.robot_types
+    assert len(ck.info["data"]["sources"]) == 2 and ck.info["data"]["episodes"] == 5
+
+
+def test_demo_folders_of_different_tasks_do_not_join(tiny, tmp_path):
+    four = write_synthetic_demos(tmp_path / "four", episodes=2, turns=2, dof=3, n_targets=4)
+    proc = run_cli("train", "--data", str(tiny), str(four), "--out", str(tmp_path / "x.pt"), "--quiet", timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "n_targets 4 differs" in proc.stderr
+    assert not (tmp_path / "x.pt").exists()
 
 
 def test_cli_train_writes_a_checkpoint(tiny, tmp_path):

@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 from robot_mirror.errors import RobotMirrorError
-from robot_mirror.mirror.dataset import DemoSet, EpisodeSampler, Stream, compute_stats, load_demos, mask_pairs
+from robot_mirror.mirror.dataset import DemoSet, EpisodeSampler, Stream, compute_stats, mask_pairs
+from robot_mirror.mirror.demo_sets import load_demo_sets
 from robot_mirror.mirror.model import (MirrorConfig, MirrorNet, alignment_loss, supervised_losses,
                                        synchronous_pairs)
 
@@ -131,9 +132,9 @@ def train_model(model: MirrorNet, streams: list[Stream], options: TrainOptions,
     return history, total
 
 
-def train(data: str | Path, out: Optional[str | Path], options: TrainOptions, *,
+def train(data: str | Path | list, out: Optional[str | Path], options: TrainOptions, *,
           demos: Optional[DemoSet] = None, evaluate: Optional[Evaluate] = None) -> TrainResult:
-    """Load ``data``, train, measure on held-out episodes with ``evaluate`` (if
+    """Load ``data`` (one demonstration folder, or several to train on together), train, measure on held-out episodes with ``evaluate`` (if
     given), save to ``out`` (if given)."""
     from robot_mirror.mirror.checkpoint import save_checkpoint
 
@@ -141,7 +142,7 @@ def train(data: str | Path, out: Optional[str | Path], options: TrainOptions, *,
         raise RobotMirrorError(f"--epochs {options.epochs}: must be at least 1")
     if options.hidden < 4:
         raise RobotMirrorError(f"--hidden {options.hidden}: must be at least 4")
-    demos = demos if demos is not None else load_demos(data)
+    demos = demos if demos is not None else load_demo_sets(data)
     rng = seed_everything(options.seed)
     train_eps, test_eps = demos.split(options.held_out, seed=options.seed)
     train_streams = demos.streams_of(train_eps)
@@ -165,7 +166,8 @@ def train(data: str | Path, out: Optional[str | Path], options: TrainOptions, *,
             out, model, normalisation=stats, seed=options.seed, train_seconds=seconds, metrics=metrics,
             data={"path": str(Path(demos.path).resolve()), "sha256": demos.sha256, "episodes": demos.n_episodes,
                   "train_episodes": train_eps, "held_out_episodes": test_eps,
-                  "scenario": demos.meta.get("scenario"), "task": demos.meta.get("task")},
+                  "scenario": demos.meta.get("scenario"), "task": demos.meta.get("task"),
+                  "sources": demos.meta.get("sources", [str(Path(demos.path).resolve())])},
             extra={"training": {"epochs": options.epochs, "steps": steps, "window": options.window,
                                 "lanes": options.lanes, "lr": options.lr, "align_weight": options.align_weight,
                                 "history": history}})
