@@ -39,9 +39,8 @@ def pairs(zoo_dir: Path, zoo_arms: list[int]) -> dict[str, tuple[str, list[str]]
     arms = generate(max(zoo_arms) + 1, zoo_dir, seed=ZOO_SEED) if zoo_arms else []
     for i in zoo_arms:
         arm = arms[i]
-        gripper = "suction" if arm.gripper == "suction" else "fingers"
         out[f"{arm.name}+panda"] = ("launch/tower_custom.yaml",
-                                    [f"robots.mirror.urdf={arm.urdf}", f"robots.mirror.gripper={gripper}"])
+                                    [f"robots.mirror.urdf={arm.urdf}", f"robots.mirror.gripper={arm.gripper}"])
     return out
 
 
