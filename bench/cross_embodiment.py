@@ -44,6 +44,49 @@ def pairs(zoo_dir: Path, zoo_arms: list[int]) -> dict[str, tuple[str, list[str]]
     return out
 
 
+_ENVS: dict = {}  # per process: pair name -> TurnTakingEnv
+
+
+def play(job: tuple[str, str, list[str], str, str, int]) -> tuple[str, str, int, dict]:
+    """One tower episode of a pair with ``policy`` on both arms (the mirror runs ``checkpoint``)."""
+    import robot_mirror.mirror.policy  # noqa: F401  (registers policy: mirror)
+    from robot_mirror.config.scenario import load_scenario
+    from robot_mirror.env import TurnTakingEnv
+    from robot_mirror.policies import build_policies, rollout
+
+    pair, scenario_path, overrides, label, checkpoint, seed = job
+    if pair not in _ENVS:
+        _ENVS[pair] = TurnTakingEnv(load_scenario(from_root(scenario_path), overrides))
+    env = _ENVS[pair]
+    for robot in env.scenario.robots:
+        robot.policy = "mirror" if checkpoint else "expert"
+        robot.checkpoint = checkpoint or None
+    summary = rollout(env, build_policies(env, env.scenario), seed)
+    return pair, label, seed, summary
+
+
+def online(wanted: dict, networks: list[tuple[str, str]], seeds: int, workers: int) -> dict:
+    """Tower success, violations, minimum arm distance and hand-off gap per pair,
+    for the reactive expert on both arms and for each network on both arms."""
+    from _common import run_pool
+
+    variants = [("expert", "")] + [(f"mirror:{name}", path) for name, path in networks]
+    jobs = [(pair, sc, ov, label, ck, seed) for pair, (sc, ov) in wanted.items() for label, ck in variants
+            for seed in range(seeds)]
+    results: dict = {}
+    run_pool(play, jobs, workers, lambda r: results.setdefault((r[0], r[1]), {}).__setitem__(r[2], r[3]))
+    out: dict = {}
+    for (pair, label), eps in sorted(results.items()):
+        gaps = [g for e in eps.values() for g in e.get("handoff_gaps", [])]
+        out.setdefault(pair, {})[label] = {
+            "episodes": len(eps), "success": sum(e["success"] for e in eps.values()) / len(eps),
+            "zone_violations": sum(e["zone_violations"] for e in eps.values()),
+            "min_arm_distance": min(e["min_arm_distance"] for e in eps.values()),
+            "mean_handoff_gap_s": sum(gaps) / len(gaps) if gaps else None,
+            "failed_seeds": sorted(s for s, e in eps.items() if not e["success"])}
+    return out
+
+
 def record(name: str, scenario: str, overrides: list[str], episodes: int, seed: int, cache: Path):
     """Demonstrations of one pair (reused from ``cache`` when already there)."""
     from robot_mirror.mirror.dataset import load_demos
@@ -71,6 +114,9 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--zoo", type=int, nargs="*", default=[3, 5], help="zoo arm indices (generator seed 0)")
     ap.add_argument("--pairs", nargs="*", help="only these pair names")
+    ap.add_argument("--online-seeds", type=int, default=0,
+                    help="also play N unseen tower episodes per pair: expert, and each --checkpoint on both arms")
+    ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--demos-dir", default="runs/cross_embodiment_demos", help="cache of the recorded pairs")
     ap.add_argument("--json", default="docs/results/cross_embodiment.json")
     args = ap.parse_args(argv)
@@ -93,10 +139,11 @@ def main(argv=None) -> int:
         tables[name] = cross_embodiment_table(ck.model.eval(), demos, seed=args.seed)
         print(f"{name}: {len(tables[name])} cells", flush=True)
     reference = parse_named(args.checkpoint)[0][0]
+    played = online(wanted, parse_named(args.checkpoint), args.online_seeds, args.workers) if args.online_seeds else {}
     loo = [leave_one_out_summary(t, tables[f"without:{t}"], tables[reference])
            for t, _ in parse_named(args.without)]
     write_json(Path(from_root(args.json)), {
-        "cross_embodiment": tables, "leave_one_out": loo, "checkpoints": trained, "reference": reference,
+        "cross_embodiment": tables, "leave_one_out": loo, "online": played, "online_seeds": args.online_seeds, "checkpoints": trained, "reference": reference,
         "pairs": {k: {"scenario": sc, "overrides": ov, "seeds": [e["seed"] for e in demos[k].meta["episodes"]]}
                   for k, (sc, ov) in wanted.items()},
         "episodes_per_pair": args.episodes, "perception": "default (the scenarios' level)",

@@ -8,6 +8,16 @@
 # Per task: the shipped network (training seed 0), two more training seeds,
 # and the no-alignment ablation at the same three seeds. `robot-mirror
 # evaluate` finds the siblings by name (STEM_seedN.pt, STEM_noalign*.pt).
+# The imitation networks train for 48 epochs: the observed leader is seen
+# from the front (its left is the observer's right), and the label-free
+# alignment needs that long to map it onto the own body (12 epochs: partner
+# named 0.40, 48: 0.56 on the held-out episodes).
+#
+# mirror_tower_multi.pt is one tower network for several bodies: Panda
+# pairs, a Panda beside an iiwa, the project's mirror_arm beside a Panda and
+# a generated zoo arm (zoo010_panda_fingers, `robot_mirror.sim.zoo.generate`
+# seed 0) beside a Panda. The two leave-one-arm-out networks of
+# docs/results/cross_embodiment.json are the same command without one folder.
 set -euo pipefail
 RM=${RM:-.venv/bin/robot-mirror}
 DATA=${DATA:-data}
@@ -16,10 +26,24 @@ $RM demos launch/tower.yaml --episodes 20 --seed 1000 --out "$DATA/demos_tower" 
 $RM demos launch/imitation.yaml --episodes 24 --seed 1000 --out "$DATA/demos_imitation" --quiet
 
 for task in tower imitation; do
+  epochs=$([ "$task" = imitation ] && echo 48 || echo 12)
   for seed in 0 1 2; do
     suffix=$([ "$seed" = 0 ] && echo "" || echo "_seed$seed")
-    $RM train --data "$DATA/demos_$task" --out "sim_assets/mirror_${task}${suffix}.pt" --seed "$seed" --quiet
+    $RM train --data "$DATA/demos_$task" --out "sim_assets/mirror_${task}${suffix}.pt" --seed "$seed" \
+      --epochs "$epochs" --quiet
     $RM train --data "$DATA/demos_$task" --out "sim_assets/mirror_${task}_noalign${suffix}.pt" --seed "$seed" \
-      --no-align --quiet
+      --epochs "$epochs" --no-align --quiet
   done
 done
+
+# Several bodies (tower): three more pairs, then one network on all four folders.
+$RM demos launch/tower_mixed.yaml --episodes 12 --seed 1000 --out "$DATA/demos_tower_iiwa" --quiet
+$RM demos launch/tower_custom.yaml --episodes 12 --seed 1000 --out "$DATA/demos_tower_mirrorarm" --quiet
+.venv/bin/python -c "from robot_mirror.sim.zoo import generate; generate(11, '$DATA/zoo')"
+$RM demos launch/tower_custom.yaml --episodes 8 --seed 1000 --out "$DATA/demos_tower_zoo010" --quiet \
+  --set "robots.mirror.urdf=$DATA/zoo/zoo010_panda_fingers.urdf" --set robots.mirror.gripper=auto
+$RM train --data "$DATA/demos_tower" "$DATA/demos_tower_iiwa" "$DATA/demos_tower_mirrorarm" \
+  "$DATA/demos_tower_zoo010" --out sim_assets/mirror_tower_multi.pt --seed 0 --quiet
+# Leave one arm out (not shipped; bench/cross_embodiment.py --without TYPE=PATH):
+#   --data demos_tower demos_tower_mirrorarm demos_tower_zoo010 --out no_iiwa.pt
+#   --data demos_tower demos_tower_iiwa demos_tower_zoo010      --out no_mirror_arm.pt
