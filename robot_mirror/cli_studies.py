@@ -86,6 +86,8 @@ def _add_train(sub) -> None:
     p.add_argument("--no-align", action="store_true",
                    help="no synchronous alignment term (the ablation: align_weight = 0)")
     p.add_argument("--hidden", type=int, default=128, help="recurrent core size (default 128)")
+    p.add_argument("--init", help="fine-tune: start from this checkpoint (e.g. sim_assets/mirror_tower_multi.pt) "
+                                  "instead of fresh weights")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 

@@ -133,6 +133,29 @@ def test_demo_folders_of_different_tasks_do_not_join(tiny, tmp_path):
     assert not (tmp_path / "x.pt").exists()
 
 
+def test_init_fine_tunes_a_checkpoint_on_a_new_arm(tiny, tmp_path):
+    """--init starts from a checkpoint: its weights and normalisation, its arm types
+    plus the new ones; a checkpoint of another task is one line."""
+    base = train(tiny, tmp_path / "base.pt", TrainOptions(epochs=2, window=32, lanes=4, hidden=16, progress=False))
+    new_arm = write_synthetic_demos(tmp_path / "new_arm", episodes=2, turns=3, dof=6, n_targets=3,
+                                    urdfs=("new/arm.urdf", "synthetic/arm.urdf"))
+    out = tmp_path / "tuned.pt"
+    proc = run_cli("train", "--data", str(new_arm), "--init", str(base.checkpoint), "--epochs", "1", "--out",
+                   str(out), "--quiet", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    tuned, before = load_checkpoint(out), load_checkpoint(base.checkpoint)
+    assert tuned.robot_types == ["synthetic/arm.urdf", "new/arm.urdf"] and tuned.model.config.hidden == 16
+    assert tuned.info["normalisation"] == before.info["normalisation"]
+    assert tuned.info["training"]["init"] == str(base.checkpoint)
+    moved = [float((a - b).detach().abs().max()) for a, b in zip(tuned.model.parameters(), before.model.parameters())]
+    assert max(moved) > 0  # it trained from there
+    four = write_synthetic_demos(tmp_path / "four", episodes=2, turns=2, dof=3, n_targets=4)
+    bad = run_cli("train", "--data", str(four), "--init", str(base.checkpoint), "--out", str(tmp_path / "x.pt"),
+                  "--quiet", timeout=120)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "--init" in bad.stderr
+    assert not (tmp_path / "x.pt").exists()
+
+
 def test_cli_train_writes_a_checkpoint(tiny, tmp_path):
     out = tmp_path / "mirror.pt"
     proc = run_cli("train", "--data", str(tiny), "--out", str(out), "--epochs", "2", "--hidden", "16",

@@ -44,6 +44,7 @@ class TrainOptions:
     align_weight: float = 1.0   # 0 = the "no alignment" ablation
     heldout_pairs: list = field(default_factory=lambda: [["carry", -1]])  # -1: the last target
     progress: bool = True
+    init: Optional[str] = None  # fine-tune: start from this checkpoint's weights and normalisation
     max_steps: Optional[int] = None
     config_overrides: dict = field(default_factory=dict)
 
@@ -67,6 +68,27 @@ def make_config(demos: DemoSet, options: TrainOptions) -> MirrorConfig:
     return MirrorConfig(segments=list(demos.segments), n_targets=demos.n_targets, trained_on=list(demos.robot_types),
                         hidden=options.hidden, align_weight=options.align_weight, heldout_pairs=pairs,
                         self_noise_std=noise, **options.config_overrides)
+
+
+def initial_model(demos: DemoSet, train_streams: list[Stream], options: TrainOptions) -> tuple[MirrorNet, dict]:
+    """A fresh network normalised on ``train_streams``, or with ``options.init`` the
+    checkpoint's network, its normalisation kept (the weights were learnt on
+    it), its arm types joined with the new ones."""
+    if options.init is None:
+        model = MirrorNet(make_config(demos, options))
+        stats = compute_stats(train_streams)
+        model.set_normalisation(stats)
+        return model, stats
+    from robot_mirror.mirror.checkpoint import load_checkpoint
+
+    ck = load_checkpoint(options.init)
+    if ck.segments != list(demos.segments) or ck.model.config.n_targets != demos.n_targets:
+        raise RobotMirrorError(f"--init {options.init}: trained on {ck.model.config.n_targets} targets and segments "
+                               f"{ck.segments}, the data has {demos.n_targets} and {list(demos.segments)}")
+    model = ck.model
+    model.config.trained_on = list(dict.fromkeys([*model.config.trained_on, *demos.robot_types]))
+    model.config.align_weight = options.align_weight
+    return model, ck.info["normalisation"]
 
 
 def seed_everything(seed: int) -> np.random.Generator:
@@ -147,10 +169,7 @@ def train(data: str | Path | list, out: Optional[str | Path], options: TrainOpti
     train_eps, test_eps = demos.split(options.held_out, seed=options.seed)
     train_streams = demos.streams_of(train_eps)
     test_streams = demos.streams_of(test_eps) or train_streams
-    config = make_config(demos, options)
-    model = MirrorNet(config)
-    stats = compute_stats(train_streams)
-    model.set_normalisation(stats)
+    model, stats = initial_model(demos, train_streams, options)
     start = time.perf_counter()
     history, steps = train_model(model, train_streams, options, rng)
     seconds = time.perf_counter() - start
@@ -170,5 +189,6 @@ def train(data: str | Path | list, out: Optional[str | Path], options: TrainOpti
                   "sources": demos.meta.get("sources", [str(Path(demos.path).resolve())])},
             extra={"training": {"epochs": options.epochs, "steps": steps, "window": options.window,
                                 "lanes": options.lanes, "lr": options.lr, "align_weight": options.align_weight,
+                                "init": str(options.init) if options.init else None,
                                 "history": history}})
     return TrainResult(model=model, checkpoint=path, history=history, metrics=metrics, seconds=seconds, steps=steps)

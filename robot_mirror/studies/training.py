@@ -63,7 +63,7 @@ def cmd_train(args) -> int:
     # One thread: reproducible results whatever the machine, and small ops (the probes' L-BFGS)
     # are many times slower with a thread pool on a busy 2-core machine.
     torch.set_num_threads(1)
-    options = TrainOptions(seed=args.seed, hidden=args.hidden, progress=not args.quiet,
+    options = TrainOptions(seed=args.seed, hidden=args.hidden, progress=not args.quiet, init=args.init,
                            align_weight=0.0 if args.no_align else TrainOptions.align_weight)
     if args.epochs is not None:
         options.epochs = args.epochs
