@@ -44,6 +44,10 @@ $RM demos launch/tower_custom.yaml --episodes 8 --seed 1000 --out "$DATA/demos_t
   --set "robots.mirror.urdf=$DATA/zoo/zoo010_panda_fingers.urdf" --set robots.mirror.gripper=auto
 $RM train --data "$DATA/demos_tower" "$DATA/demos_tower_iiwa" "$DATA/demos_tower_mirrorarm" \
   "$DATA/demos_tower_zoo010" --out sim_assets/mirror_tower_multi.pt --seed 0 --quiet
+for seed in 1 2; do
+  $RM train --data "$DATA/demos_tower" "$DATA/demos_tower_iiwa" "$DATA/demos_tower_mirrorarm" \
+    "$DATA/demos_tower_zoo010" --out "sim_assets/mirror_tower_multi_seed$seed.pt" --seed "$seed" --quiet
+done
 # Leave one arm out (not shipped; bench/cross_embodiment.py --without TYPE=PATH):
 #   --data demos_tower demos_tower_mirrorarm demos_tower_zoo010 --out no_iiwa.pt
 #   --data demos_tower demos_tower_iiwa demos_tower_zoo010      --out no_mirror_arm.pt
