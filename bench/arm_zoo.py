@@ -85,7 +85,7 @@ def _arm_facts(arm) -> tuple[str, float, list]:
     partner = RobotSpec(name="partner", urdf=arm.urdf, base_position=(-arm.base[0], -arm.base[1], arm.base[2]),
                         base_yaw=math.radians(arm.yaw_deg) + math.pi)
     task = make_task(TowerConfig(), [spec, partner])
-    kin = Kinematics(spec, home_reach=task.home_reach(spec))
+    kin = Kinematics(spec, home_reach=task.home_reach(spec), zone=task.zone)
     try:
         return kin.arm.ee_link_name, kin.arm.tool_offset, [p for _, p in task.reach_poses()["candidate"]]
     finally:
