@@ -50,3 +50,56 @@ def test_home_posture_keeps_every_link_out_of_the_zone(zoo_arms) -> None:
             assert np.linalg.norm(tool[:2] - task.zone.center_xy) > task.zone.radius + HOME_ZONE_MARGIN
         finally:
             kin.close()
+
+
+class _FlippingTwin:
+    """A twin whose multi-start answers with another posture (``far``) and
+    whose warm start without restarts stays near the seed (``near``)."""
+
+    def __init__(self, near_step: float) -> None:
+        self.near_step = near_step
+
+    def ik(self, pose, q, iterations=4, restarts=True):
+        q = np.asarray(q, float)
+        if restarts:
+            return q + np.array([1.7, -1.2, 0.0]), 0.0, 0.0
+        return q + np.array([self.near_step, 0.0, 0.0]), 0.004, 0.0
+
+
+def test_followed_tool_path_never_jumps_to_another_posture() -> None:
+    """A restart's far posture is refused for the warm answer on the same
+    posture; a warm answer that still jumps is cut to MAX_TICK_JUMP."""
+    from robot_mirror.policies.clearance import MAX_TICK_JUMP, follow_ik
+
+    q = np.zeros(3)
+    stay = follow_ik(_FlippingTwin(0.02), np.zeros(7), q)
+    assert np.allclose(stay, [0.02, 0.0, 0.0])
+    cut = follow_ik(_FlippingTwin(0.5), np.zeros(7), q)
+    assert np.max(np.abs(cut - q)) == pytest.approx(MAX_TICK_JUMP)
+
+
+def test_return_home_runs_on_the_straight_joint_line() -> None:
+    """The clearance check samples the straight joint line to home; the
+    expert must move on it (every joint arriving together), or what it
+    checked is not what it runs."""
+    from robot_mirror.config.scenario import load_scenario
+    from robot_mirror.policies.tower_expert import JOINT_SPEED, ScriptedExpert
+    from tests.conftest import ROOT
+
+    scenario = load_scenario(ROOT / "launch/tower.yaml")
+    spec = RobotSpec.from_config(scenario.robot("left"), scenario.base_dir)
+    kin = Kinematics(spec)
+    try:
+        expert = ScriptedExpert(spec, scenario.task, scenario.control_hz, kin)
+        start = kin.home_q + np.linspace(0.6, -0.1, kin.dof)
+        expert.q_cmd = start.copy()
+        line = (kin.home_q - start) / np.linalg.norm(kin.home_q - start)
+        for _ in range(10):
+            before = expert.q_cmd.copy()
+            expert._hold_home()
+            step = expert.q_cmd - before
+            assert np.max(np.abs(step)) == pytest.approx(JOINT_SPEED * expert.dt)
+            off_line = (expert.q_cmd - start) - np.dot(expert.q_cmd - start, line) * line
+            assert np.max(np.abs(off_line)) < 1e-9
+    finally:
+        kin.close()

@@ -30,8 +30,25 @@ JOINT_STEP = 0.04     # rad between samples of a joint-space path
 TOOL_STEP = 0.02      # m between samples of a straight tool path
 FAR = 1.0             # m: distances are capped here
 ZONE_MEMO = 4         # zone distances remembered (see Clearance.zone_distance)
+MAX_TICK_JUMP = 0.10  # rad: no joint of a followed tool path moves more than this between samples
 
 GEOM_BOX, GEOM_CYLINDER = 3, 4  # pybullet.GEOM_*; importing pybullet here would load it for every policy
+
+
+def follow_ik(kin: Kinematics, pose: np.ndarray, q: np.ndarray, iterations: int = 1) -> np.ndarray:
+    """Joint angles for the next sample ``pose`` of a tool path, from ``q``
+    (the previous sample), on the same posture. The twin's IK restarts from
+    other seeds when the warm start misses by millimetres and may then
+    answer with another posture (1-2 rad away on a Panda, an iiwa, a UR-like
+    arm); commanded as is, the arm swings through the tower or the partner
+    in one tick. So a jump is re-solved from ``q`` without restarts, and
+    what still jumps is cut to MAX_TICK_JUMP on the straight joint line."""
+    new, _, _ = kin.ik(pose, q, iterations=iterations)
+    if float(np.max(np.abs(new - q))) <= MAX_TICK_JUMP:
+        return new
+    new, _, _ = kin.ik(pose, q, iterations=max(iterations, 4), restarts=False)
+    step = float(np.max(np.abs(new - q)))
+    return new if step <= MAX_TICK_JUMP else q + (new - q) * (MAX_TICK_JUMP / step)
 
 
 class Clearance:
@@ -121,7 +138,7 @@ class Clearance:
         q, out = q0, []
         for k in range(1, n + 1):
             point = start + (goal - start) * (k / n)
-            q, _, _ = self.kin.ik(np.array([*point, *quat]), q, iterations=2)
+            q = follow_ik(self.kin, np.array([*point, *quat]), q, iterations=2)
             out.append(q)
         return out
 

@@ -19,7 +19,8 @@ import numpy as np
 
 from robot_mirror.common.commands import ArmCommand
 from robot_mirror.geometry import top_down_quat, wrap_angle, yaw_of
-from robot_mirror.policies.clearance import ZONE_MARGIN, Clearance, approach_height, retreat_waypoints
+from robot_mirror.policies.clearance import (ZONE_MARGIN, Clearance, approach_height, follow_ik,
+                                             retreat_waypoints)
 from robot_mirror.sim.spec import RobotSpec
 
 if TYPE_CHECKING:  # the twin is handed in; importing it here would load pybullet
@@ -303,10 +304,7 @@ class ScriptedExpert:
             self.gripper = step.gripper
             if step.data.pop("after_place_check", False) and self._clear_retreat(obs):
                 return False  # the lift steps now come first
-            self.setpoint = None
-            delta = self.home_q - self.q_cmd
-            limit = JOINT_SPEED * self.dt
-            self.q_cmd = self.q_cmd + np.clip(delta, -limit, limit)
+            self._toward_home()
             arrived = np.max(np.abs(self.home_q - obs["q"])) < 0.03
             return bool(arrived and np.allclose(self.q_cmd, self.home_q))
         return self._execute_move(step, obs)
@@ -329,7 +327,7 @@ class ScriptedExpert:
         else:
             self.setpoint = target.copy()
         pose = np.array([*self.setpoint[:3], *top_down_quat(self.setpoint[3])])
-        q, _, _ = self.kin.ik(pose, self.q_cmd, iterations=1)
+        q = follow_ik(self.kin, pose, self.q_cmd)
         if not obs["my_turn"] and self._would_enter_zone(q):
             self.setpoint = previous  # hold at the zone's margin until the turn comes
             return False
@@ -363,7 +361,16 @@ class ScriptedExpert:
 
     def _hold_home(self) -> None:
         assert self.q_cmd is not None
-        delta = self.home_q - self.q_cmd
-        limit = JOINT_SPEED * self.dt
-        self.q_cmd = self.q_cmd + np.clip(delta, -limit, limit)
+        self._toward_home()
+
+    def _toward_home(self) -> None:
+        """One tick along the straight joint-space line to the home posture,
+        the largest joint at JOINT_SPEED. Straight, because that line is the
+        path :func:`retreat_waypoints` checked against the tower; clipping
+        each joint alone (the small ones arrive first) runs another path,
+        on which a plain arm's elbow swept down through the tower."""
         self.setpoint = None
+        delta = self.home_q - self.q_cmd
+        biggest = float(np.max(np.abs(delta)))
+        limit = JOINT_SPEED * self.dt
+        self.q_cmd = self.home_q.copy() if biggest <= limit else self.q_cmd + delta * (limit / biggest)
