@@ -52,30 +52,36 @@ def test_home_posture_keeps_every_link_out_of_the_zone(zoo_arms) -> None:
             kin.close()
 
 
-class _FlippingTwin:
-    """A twin whose multi-start answers with another posture (``far``) and
-    whose warm start without restarts stays near the seed (``near``)."""
+FAR = np.array([1.7, -1.2, 0.0])  # the other posture a restart answers with
 
-    def __init__(self, near_step: float) -> None:
-        self.near_step = near_step
+
+class _FlippingTwin:
+    """A twin whose multi-start answers with another posture (``FAR`` away,
+    exact) and whose warm start without restarts stays on the seed's
+    posture (``near_step`` away, ``near_err`` off the pose)."""
+
+    def __init__(self, near_step: float, near_err: float) -> None:
+        self.near_step, self.near_err = near_step, near_err
 
     def ik(self, pose, q, iterations=4, restarts=True):
         q = np.asarray(q, float)
         if restarts:
-            return q + np.array([1.7, -1.2, 0.0]), 0.0, 0.0
-        return q + np.array([self.near_step, 0.0, 0.0]), 0.004, 0.0
+            return q + FAR, 0.0, 0.0
+        return q + np.array([self.near_step, 0.0, 0.0]), self.near_err, 0.0
 
 
 def test_followed_tool_path_never_jumps_to_another_posture() -> None:
-    """A restart's far posture is refused for the warm answer on the same
-    posture; a warm answer that still jumps is cut to MAX_TICK_JUMP."""
-    from robot_mirror.policies.clearance import MAX_TICK_JUMP, follow_ik
+    """A restart's far posture is refused when the seed's posture reaches
+    the pose; when it does not (a joint limit), the arm changes posture on
+    the straight joint line at POSTURE_STEP a tick, never in one jump."""
+    from robot_mirror.policies.clearance import POSTURE_STEP, follow_ik
 
     q = np.zeros(3)
-    stay = follow_ik(_FlippingTwin(0.02), np.zeros(7), q)
+    stay = follow_ik(_FlippingTwin(0.02, 0.004), np.zeros(7), q)
     assert np.allclose(stay, [0.02, 0.0, 0.0])
-    cut = follow_ik(_FlippingTwin(0.5), np.zeros(7), q)
-    assert np.max(np.abs(cut - q)) == pytest.approx(MAX_TICK_JUMP)
+    switch = follow_ik(_FlippingTwin(0.0, 0.10), np.zeros(7), q)
+    assert np.max(np.abs(switch - q)) == pytest.approx(POSTURE_STEP)
+    assert np.allclose(switch / np.linalg.norm(switch), FAR / np.linalg.norm(FAR))
 
 
 def test_return_home_runs_on_the_straight_joint_line() -> None:
@@ -103,3 +109,24 @@ def test_return_home_runs_on_the_straight_joint_line() -> None:
             assert np.max(np.abs(off_line)) < 1e-9
     finally:
         kin.close()
+
+
+def _placing_obs(blocks, holding: int, tool_xyz) -> dict:
+    return {"blocks": np.array([[*b, 0.0, 0.0, 0.0, 1.0] for b in blocks], float), "holding": holding,
+            "ee_pose": np.array([*tool_xyz, 0.0, 1.0, 0.0, 0.0])}
+
+
+def test_block_lands_centred_and_on_what_is_really_there() -> None:
+    """A suction cup holding its block 1.2 cm off centre places the block,
+    not the tool, over the spot; and a block lying on the tower outside the
+    stacking tolerance (not counted in the tower's height) still raises the
+    landing surface, so the next block is not pressed through it."""
+    from robot_mirror.policies.placing import held_offset, landing_surface
+
+    size = 0.05
+    obs = _placing_obs([(0.0, 0.0, 0.025), (0.009, 0.013, 0.075), (0.4, 0.1, 0.3)], holding=2,
+                       tool_xyz=(0.388, 0.1, 0.35))
+    assert np.allclose(held_offset(obs, 2, size), [0.012, 0.0])
+    assert np.allclose(held_offset(obs, 1, size), 0.0)  # not held: no offset
+    assert landing_surface(obs, 0.0, 0.0, 1 * size, size, skip=2) == pytest.approx(0.1)
+    assert landing_surface(obs, 0.3, -0.3, 0.0, size, skip=2) == 0.0

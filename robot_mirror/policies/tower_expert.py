@@ -21,6 +21,7 @@ from robot_mirror.common.commands import ArmCommand
 from robot_mirror.geometry import top_down_quat, wrap_angle, yaw_of
 from robot_mirror.policies.clearance import (ZONE_MARGIN, Clearance, approach_height, follow_ik,
                                              retreat_waypoints)
+from robot_mirror.policies.placing import held_height, held_offset, landing_surface
 from robot_mirror.sim.spec import RobotSpec
 
 if TYPE_CHECKING:  # the twin is handed in; importing it here would load pybullet
@@ -189,16 +190,8 @@ class ScriptedExpert:
             self.plan[0].target[:3] = [obs["ee_pose"][0], obs["ee_pose"][1], carry_z]
 
     def _held_height(self, obs) -> float:
-        """Tool height above the held block's bottom face, as observed now
-        (the assumed grasp height when nothing is held). A suction cup holds
-        the block where it touched it, not where the grasp aimed, and a
-        rigid hold that aims even a millimetre too low presses the whole arm's
-        force into the tower, squashing it by centimetres."""
-        block = self.block
-        if block is None or obs["holding"] != block:
-            return self.grasp_height
-        offset = float(obs["ee_pose"][2] - obs["blocks"][block][2]) + self.size / 2
-        return offset if 0.0 < offset < 2 * self.size else self.grasp_height
+        """Tool height above the held block's bottom face (see :func:`placing.held_height`)."""
+        return held_height(obs, self.block, self.size, self.grasp_height)
 
     def _staging(self, block_xy: np.ndarray, z: float, yaw: float) -> np.ndarray:
         """Where the arm waits for the turn: on the line from the tower to
@@ -221,6 +214,8 @@ class ScriptedExpert:
     def _in_zone_steps(self, obs) -> list[Step]:
         """Carry over the place spot, put the block down, let go, retreat."""
         tx, ty, surface, self.target = self._place_spot(obs)
+        surface = landing_surface(obs, tx, ty, surface, self.size, skip=self.block)
+        tx, ty = np.array([tx, ty]) - held_offset(obs, self.block, self.size)
         carry_z = self._carry_z(surface)
         place_z = surface + self._held_height(obs) + 0.002
         yaw = self._place_yaw
