@@ -130,3 +130,30 @@ def test_block_lands_centred_and_on_what_is_really_there() -> None:
     assert np.allclose(held_offset(obs, 1, size), 0.0)  # not held: no offset
     assert landing_surface(obs, 0.0, 0.0, 1 * size, size, skip=2) == pytest.approx(0.1)
     assert landing_surface(obs, 0.3, -0.3, 0.0, size, skip=2) == 0.0
+
+
+def test_turn_is_given_back_only_when_the_way_home_keeps_out_of_the_zone() -> None:
+    """Out of the zone after placing, the expert releases the turn only if
+    the rest of its straight joint line home keeps every link out of the
+    zone (zoo040_panda swung its forearm back in after releasing)."""
+    from robot_mirror.config.scenario import load_scenario
+    from robot_mirror.policies.tower_expert import ScriptedExpert, Step
+    from tests.conftest import ROOT
+
+    scenario = load_scenario(ROOT / "launch/tower.yaml")
+    spec = RobotSpec.from_config(scenario.robot("left"), scenario.base_dir)
+    kin = Kinematics(spec)
+    try:
+        expert = ScriptedExpert(spec, scenario.task, scenario.control_hz, kin)
+        start = kin.home_q + 0.5
+        middle = (start + kin.home_q) / 2
+        for inside, expected in ((True, ""), (False, "release")):
+            expert.reset()
+            expert.q_cmd, expert.block = start.copy(), 0
+            expert.plan = [Step("home", "retreat", data={"after_place": True})]
+            expert.clearance.zone_distance = (
+                lambda q, cap=1.0, inside=inside: -0.01 if inside and np.allclose(q, middle, atol=0.03) else cap)
+            obs = {"q": start, "my_turn": True, "in_zone": False, "holding": -1, "ee_pose": kin.fk(start)}
+            assert expert.act(obs).turn == expected
+    finally:
+        kin.close()

@@ -35,6 +35,7 @@ GRIP_WAIT = 0.35     # s for fingers to close / open
 MAX_RETRIES = 2
 STAGING_MARGIN = 0.10  # m outside the zone edge where an anticipating arm waits
 SETTLE = 0.15        # s per waypoint beyond distance / speed, for time estimates
+RELEASE_MARGIN = 0.02  # m: the way home keeps every link this far out of the zone before the turn is given back
 
 
 @dataclass
@@ -118,7 +119,7 @@ class ScriptedExpert:
             self.segment = step.label
             done = self._execute(step, obs)
             if step.kind == "home" and not obs["in_zone"] and obs["my_turn"] and self.block is not None \
-                    and self.plan[0].data.get("after_place"):
+                    and self.plan[0].data.get("after_place") and self._way_home_clear(self.plan[0]):
                 turn = "release"
             if done:
                 self.plan.pop(0)
@@ -353,6 +354,19 @@ class ScriptedExpert:
         steps = [Step("move", "retreat", np.array([*point, yaw]), 0.0, NEAR_SPEED) for point in points]
         self.plan[0:0] = steps
         return bool(steps)
+
+    def _way_home_clear(self, step: Step) -> bool:
+        """Does the rest of the straight joint line home keep every link
+        RELEASE_MARGIN out of the zone? Only then is the turn given back: an
+        arm that released the moment it left the zone swung a link back in
+        on its way home, after the partner had been granted the turn. The
+        rest of the line is a part of the one checked, so a yes is kept."""
+        if step.data.get("home_clear") or np.array_equal(self.q_cmd, self.home_q):
+            return True
+        path = self.clearance.joint_path(self.q_cmd, self.home_q)
+        step.data["home_clear"] = all(self.clearance.zone_distance(q, cap=RELEASE_MARGIN) >= RELEASE_MARGIN
+                                      for q in path)
+        return step.data["home_clear"]
 
     def _hold_home(self) -> None:
         assert self.q_cmd is not None
