@@ -18,14 +18,16 @@ one with the most clearance.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import pybullet as p
 
-if TYPE_CHECKING:
-    from robot_mirror.sim.kinematics import Kinematics
-    from robot_mirror.sim.zone import SharedZone
+from robot_mirror.sim.zone import SharedZone
+
+# The twin (a robot_mirror.sim.kinematics.Kinematics) is typed Any here:
+# kinematics imports this module, and naming it back would close a cycle.
+Kinematics = Any
 
 HOME_ZONE_MARGIN = 0.05  # m: every link of an arm at home keeps this far out of the zone (the expert's ZONE_MARGIN)
 # (back toward the base, up) in m: the tool poses tried, in order.
