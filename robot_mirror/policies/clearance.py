@@ -32,7 +32,7 @@ FAR = 1.0             # m: distances are capped here
 ZONE_MEMO = 4         # zone distances remembered (see Clearance.zone_distance)
 MAX_TICK_JUMP = 0.10  # rad: no joint of a followed tool path moves more than this between samples
 POSTURE_STEP = 0.025  # rad per sample (1.5 rad/s at 60 Hz) while a followed path changes posture
-FOLLOW_TOL = 0.005    # m: a warm answer this close to the pose keeps the posture
+FOLLOW_TOL = 0.02     # m: a warm answer this close to the pose keeps the posture
 
 GEOM_BOX, GEOM_CYLINDER = 3, 4  # pybullet.GEOM_*; importing pybullet here would load it for every policy
 
