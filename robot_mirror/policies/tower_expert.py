@@ -58,6 +58,11 @@ class Step:
 class ScriptedExpert:
     """Scripted turn-taking pick-and-place for one arm."""
 
+    # Tool paths keep one posture (clearance.follow_ik) and the return home
+    # runs on the straight joint line its clearance check sampled.
+    keep_posture = True
+    straight_home = True
+
     def __init__(self, spec: RobotSpec, task_config, control_hz: int,
                  kinematics: Kinematics | None = None,
                  turn_end_predictor: Callable[[dict[str, Any]], float | None] | None = None) -> None:
@@ -323,7 +328,7 @@ class ScriptedExpert:
         else:
             self.setpoint = target.copy()
         pose = np.array([*self.setpoint[:3], *top_down_quat(self.setpoint[3])])
-        q = follow_ik(self.kin, pose, self.q_cmd)
+        q = follow_ik(self.kin, pose, self.q_cmd) if self.keep_posture else self.kin.ik(pose, self.q_cmd, 1)[0]
         if not obs["my_turn"] and self._would_enter_zone(q):
             self.setpoint = previous  # hold at the zone's margin until the turn comes
             return False
@@ -385,4 +390,7 @@ class ScriptedExpert:
         delta = self.home_q - self.q_cmd
         biggest = float(np.max(np.abs(delta)))
         limit = JOINT_SPEED * self.dt
+        if not self.straight_home:
+            self.q_cmd = self.q_cmd + np.clip(delta, -limit, limit)
+            return
         self.q_cmd = self.home_q.copy() if biggest <= limit else self.q_cmd + delta * (limit / biggest)
