@@ -12,7 +12,9 @@ For the named arms (pybullet_data's Panda, iiwa, xArm6 and
    (over the arms check-urdf passed);
 3. every reachable arm plays one tower episode with the scripted expert
    opposite a Panda (``tower_success_with_panda``), and reachable arms play
-   each other in pairs (``tower_success_pairs``); zone violations summed;
+   each other in pairs (``tower_success_pairs``); zone violations and tower
+   disturbances (``tower_disturbances``: tower blocks moved while unheld)
+   summed, and the arms' smallest distance (``min_arm_distance``);
 4. every ``Kinematics.ik`` call during those episodes is timed
    (``ik_ms_p50``/``ik_ms_p99``: the per-tick cost), and so are the cold
    reach-check solves (``ik_check_ms_p50``/``p99``).
@@ -85,7 +87,7 @@ def _arm_facts(arm) -> tuple[str, float, list]:
     partner = RobotSpec(name="partner", urdf=arm.urdf, base_position=(-arm.base[0], -arm.base[1], arm.base[2]),
                         base_yaw=math.radians(arm.yaw_deg) + math.pi)
     task = make_task(TowerConfig(), [spec, partner])
-    kin = Kinematics(spec, home_reach=task.home_reach(spec))
+    kin = Kinematics(spec, home_reach=task.home_reach(spec), zone=task.zone)
     try:
         return kin.arm.ee_link_name, kin.arm.tool_offset, [p for _, p in task.reach_poses()["candidate"]]
     finally:
@@ -117,10 +119,12 @@ def episode(job) -> dict:
         summary = run_episode(env, seed)
         return {"kind": kind, "arms": [left.name, right.name if right else "panda"], "seed": seed,
                 "success": bool(summary["success"]), "zone_violations": int(summary["zone_violations"]),
-                "ik_times": list(_TIMES)}
+                "tower_disturbances": int(summary.get("tower_disturbances", 0)),
+                "min_arm_distance": float(summary["min_arm_distance"]), "ik_times": list(_TIMES)}
     except Exception as exc:  # noqa: BLE001 - a zoo arm that cannot play is a figure, not a crash
         return {"kind": kind, "arms": [left.name, right.name if right else "panda"], "seed": seed,
-                "success": False, "zone_violations": 0, "ik_times": [], "error": f"{type(exc).__name__}: {exc}"}
+                "success": False, "zone_violations": 0, "tower_disturbances": 0, "min_arm_distance": 1.0,
+                "ik_times": [], "error": f"{type(exc).__name__}: {exc}"}
     finally:
         if env is not None:
             env.close()
@@ -147,6 +151,8 @@ def summarise(verdicts: list[dict], episodes: list[dict]) -> dict:
         "tower_success_with_panda": _rate(sum(e["success"] for e in with_panda), len(with_panda)),
         "tower_success_pairs": _rate(sum(e["success"] for e in pairs), len(pairs)),
         "zone_violations": sum(e["zone_violations"] for e in episodes),
+        "tower_disturbances": sum(e["tower_disturbances"] for e in episodes),
+        "min_arm_distance": min((e["min_arm_distance"] for e in episodes), default=None),
         "ik_ms_p50": None if p50 is None else round(p50, 4), "ik_ms_p99": None if p99 is None else round(p99, 4),
         "ik_check_ms_p50": None if c50 is None else round(c50, 3),
         "ik_check_ms_p99": None if c99 is None else round(c99, 3),
@@ -154,6 +160,9 @@ def summarise(verdicts: list[dict], episodes: list[dict]) -> dict:
         "false_reachable": [v["name"] for v in false_reach],
         "failed_episodes": [{k: e[k] for k in ("kind", "arms", "seed", *(("error",) if "error" in e else ()))}
                             for e in episodes if not e["success"]],
+        "unsafe_episodes": [{k: e[k] for k in ("kind", "arms", "seed", "zone_violations", "tower_disturbances",
+                                                "min_arm_distance")} for e in episodes
+                            if e["zone_violations"] or e["tower_disturbances"] or e["min_arm_distance"] < 0.05],
         "verdicts": [{k: v[k] for k in ("name", "pattern", "reachable", "check_urdf", "check_seconds")}
                      for v in verdicts],
     }
@@ -184,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {**summarise(verdicts, episodes), "generated_arms": args.arms, "arm_seed": args.seed,
               **pool_figures(len(jobs), args.workers, wall)}
     for key in ("arms", "reachable_arms", "check_urdf_pass_rate", "false_reach_rate", "tower_success_with_panda",
-                "tower_success_pairs", "zone_violations", "ik_ms_p50", "ik_ms_p99", "ik_check_ms_p50",
+                "tower_success_pairs", "zone_violations", "tower_disturbances", "min_arm_distance", "ik_ms_p50", "ik_ms_p99", "ik_check_ms_p50",
                 "ik_check_ms_p99", "missed_reachable", "false_reachable"):
         print(f"  {key:<26} {result[key]}")
     write_json(args.json, result)

@@ -1,7 +1,8 @@
 """Does an arm wait safely next to any partner?
 
 For each pair (Panda + iiwa, the project's mirror_arm + Panda, an xArm6 with
-suction + Panda) and each policy on the Panda (``expert``; ``oracle``, which
+suction + Panda, a generated zoo arm + Panda: seed s plays zoo arm s mod 6,
+so the patterns of ``robot_mirror.sim.zoo`` take turns) and each policy on the Panda (``expert``; ``oracle``, which
 knows its partner's true turn end; ``mirror``, the network's prediction;
 ``constant``, the expert told the partner's turn ends now, so it fetches its
 block the moment the partner's turn begins), plays seeds ``0 .. N-1`` in
@@ -29,23 +30,40 @@ PAIRS = {  # name -> (scenario, overrides, robot whose policy varies)
     "panda+iiwa": ("launch/tower_mixed.yaml", [], "panda"),
     "mirror_arm+panda": ("launch/tower_custom.yaml", [], "panda"),
     "xarm6+panda": ("launch/tower_custom.yaml", XARM, "panda"),
+    "zoo+panda": ("launch/tower_custom.yaml", None, "panda"),  # None: a zoo arm per seed (_zoo_overrides)
 }
+ZOO_ARMS = 6  # generated arms the zoo pair cycles through (one of each pattern)
 POLICIES = ["expert", "oracle", "mirror", "constant"]
 
-_ENVS: dict = {}  # per worker process: (pair, blocks) -> TurnTakingEnv
+_ENVS: dict = {}  # per worker process: (pair, blocks, zoo arm) -> TurnTakingEnv
+_ZOO: list = []   # per worker process: the generated arms, written once
 
 
-def _env(pair: str, blocks: int):
+def _zoo_overrides(index: int) -> list[str]:
+    """Generated zoo arm ``index`` (seed 0) in the mirror_arm's place."""
+    import tempfile
+
+    from robot_mirror.sim.zoo import generate
+
+    if not _ZOO:
+        _ZOO.extend(generate(ZOO_ARMS, tempfile.mkdtemp(prefix="safe_waiting_zoo_"), seed=0))
+    arm = _ZOO[index % len(_ZOO)]
+    return [f"robots.mirror.urdf={arm.urdf}", f"robots.mirror.gripper={arm.gripper}"]
+
+
+def _env(pair: str, blocks: int, seed: int = 0):
     from robot_mirror.config.scenario import load_scenario
     from robot_mirror.env import TurnTakingEnv
 
-    if (pair, blocks) not in _ENVS:
-        path, overrides, _ = PAIRS[pair]
+    path, overrides, _ = PAIRS[pair]
+    arm = seed % ZOO_ARMS if overrides is None else 0
+    if (pair, blocks, arm) not in _ENVS:
+        overrides = _zoo_overrides(arm) if overrides is None else overrides
         scenario = load_scenario(from_root(path), [*overrides, f"task.blocks={blocks}"])
         for robot in scenario.robots:
             robot.policy = "expert"
-        _ENVS[pair, blocks] = TurnTakingEnv(scenario)
-    return _ENVS[pair, blocks]
+        _ENVS[pair, blocks, arm] = TurnTakingEnv(scenario)
+    return _ENVS[pair, blocks, arm]
 
 
 def play(pair: str, policy: str, seed: int, blocks: int = 6) -> dict:
@@ -53,7 +71,7 @@ def play(pair: str, policy: str, seed: int, blocks: int = 6) -> dict:
     import robot_mirror.mirror.policy  # noqa: F401  (registers policy: mirror)
     from robot_mirror.policies import build_policies, rollout
 
-    env = _env(pair, blocks)
+    env = _env(pair, blocks, seed)
     robot = PAIRS[pair][2]
     env.scenario.robot(robot).policy = "expert" if policy == "constant" else policy
     policies = build_policies(env, env.scenario)

@@ -66,7 +66,7 @@ class TurnTakingEnv:
         """Kinematic twin of an arm (for ee-pose commands and reach checks)."""
         if name not in self._twins:
             spec = self.specs[self.robot_names.index(name)]
-            self._twins[name] = Kinematics(spec, home_reach=self.task.home_reach(spec))
+            self._twins[name] = Kinematics(spec, home_reach=self.task.home_reach(spec), zone=self.task.zone)
         return self._twins[name]
 
     def check_reachability(self) -> None:

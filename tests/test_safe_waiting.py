@@ -1,8 +1,9 @@
 """Safe waiting next to any partner: for every policy on the Panda (expert,
 oracle, mirror, constant turn-end prediction) and each pair (Panda + iiwa,
-mirror_arm + Panda, xArm6 + Panda), no zone violation and the arms never
-closer than 5 cm. The default set plays 2 seeds of a 4-block tower; the slow
-set the full 20 seeds of ``bench/safe_waiting.py``."""
+mirror_arm + Panda, xArm6 + Panda, generated zoo arms + Panda), no zone
+violation, no tower disturbance and the arms never closer than 5 cm. The
+default set plays 2 seeds of a 4-block tower; the slow set the full 20
+seeds of ``bench/safe_waiting.py``."""
 
 from __future__ import annotations
 

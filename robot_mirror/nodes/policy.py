@@ -34,7 +34,7 @@ class PolicyNode(Node):
         specs = [RobotSpec.from_config(r, sc.base_dir) for r in sc.robots]
         spec = next(s for s in specs if s.name == self.robot)
         task = make_task(sc.task, specs)
-        self.kinematics = Kinematics(spec, home_reach=task.home_reach(spec))
+        self.kinematics = Kinematics(spec, home_reach=task.home_reach(spec), zone=task.zone)
         check_policies(sc, inprocess=False, robot=self.robot)
         self.policy = make_policy(sc.robot(self.robot).policy, spec, sc, self.kinematics)
         self.sub = self.connected(zmq.SUB, self.endpoints.obs, subscribe=f"obs.{self.robot}".encode())

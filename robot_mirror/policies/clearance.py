@@ -30,8 +30,34 @@ JOINT_STEP = 0.04     # rad between samples of a joint-space path
 TOOL_STEP = 0.02      # m between samples of a straight tool path
 FAR = 1.0             # m: distances are capped here
 ZONE_MEMO = 4         # zone distances remembered (see Clearance.zone_distance)
+MAX_TICK_JUMP = 0.10  # rad: no joint of a followed tool path moves more than this between samples
+POSTURE_STEP = 0.025  # rad per sample (1.5 rad/s at 60 Hz) while a followed path changes posture
+FOLLOW_TOL = 0.02     # m: a warm answer this close to the pose keeps the posture
 
 GEOM_BOX, GEOM_CYLINDER = 3, 4  # pybullet.GEOM_*; importing pybullet here would load it for every policy
+
+
+def follow_ik(kin: Kinematics, pose: np.ndarray, q: np.ndarray, iterations: int = 1) -> np.ndarray:
+    """Joint angles for the next sample ``pose`` of a tool path, from ``q``
+    (the previous sample). The twin's IK restarts from other seeds when the
+    warm start misses by millimetres and may then answer with another
+    posture (1-2 rad away on a Panda, an iiwa, a UR-like arm); commanded as
+    is, the arm swings through the tower or the partner in one tick. So a
+    jump is re-solved from ``q`` without restarts and kept when it reaches
+    the pose (within FOLLOW_TOL) on the same posture. When only the other
+    posture reaches it (the same posture ran into a joint limit: a zoo arm
+    stood 10 cm short of its block for 20 s), the arm changes posture at
+    POSTURE_STEP a tick on the straight joint line, not in one tick."""
+    new, err, ang = kin.ik(pose, q, iterations=iterations)
+    if float(np.max(np.abs(new - q))) <= MAX_TICK_JUMP:
+        return new
+    warm, warm_err, warm_ang = kin.ik(pose, q, iterations=max(iterations, 4), restarts=False)
+    warm_step = float(np.max(np.abs(warm - q)))
+    if warm_step <= MAX_TICK_JUMP and (warm_err < FOLLOW_TOL or warm_err + 0.1 * warm_ang <= err + 0.1 * ang):
+        return warm
+    goal, limit = (new, POSTURE_STEP) if err + 0.1 * ang < warm_err + 0.1 * warm_ang else (warm, MAX_TICK_JUMP)
+    step = float(np.max(np.abs(goal - q)))
+    return goal if step <= limit else q + (goal - q) * (limit / step)
 
 
 class Clearance:
@@ -121,7 +147,7 @@ class Clearance:
         q, out = q0, []
         for k in range(1, n + 1):
             point = start + (goal - start) * (k / n)
-            q, _, _ = self.kin.ik(np.array([*point, *quat]), q, iterations=2)
+            q = follow_ik(self.kin, np.array([*point, *quat]), q, iterations=2)
             out.append(q)
         return out
 

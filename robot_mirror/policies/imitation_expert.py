@@ -122,6 +122,13 @@ class ImitationExpert(ScriptedExpert):
     """Leader: place at the announced slot. Follower: hover over ``slot_source(obs)``
     during the leader's turn, place there at the grant."""
 
+    # The tower expert's posture-keeping IK and straight-line return home
+    # (issue 9) are measured on the tower only. Here they moved the round-0
+    # leader's block 31 cm off its slot and made the round-1 follower late
+    # (tests/test_imitation.py, seed 0), so imitation keeps the old motion.
+    keep_posture = False
+    straight_home = False
+
     def __init__(self, spec, task_config, control_hz: int, kinematics=None,
                  slot_source: Callable[[dict[str, Any]], int] | None = None) -> None:
         self.slot_source = slot_source if slot_source is not None else ObservedSlot()

@@ -19,7 +19,9 @@ import numpy as np
 
 from robot_mirror.common.commands import ArmCommand
 from robot_mirror.geometry import top_down_quat, wrap_angle, yaw_of
-from robot_mirror.policies.clearance import ZONE_MARGIN, Clearance, approach_height, retreat_waypoints
+from robot_mirror.policies.clearance import (ZONE_MARGIN, Clearance, approach_height, follow_ik,
+                                             retreat_waypoints)
+from robot_mirror.policies.placing import held_height, held_offset, landing_surface
 from robot_mirror.sim.spec import RobotSpec
 
 if TYPE_CHECKING:  # the twin is handed in; importing it here would load pybullet
@@ -33,6 +35,7 @@ GRIP_WAIT = 0.35     # s for fingers to close / open
 MAX_RETRIES = 2
 STAGING_MARGIN = 0.10  # m outside the zone edge where an anticipating arm waits
 SETTLE = 0.15        # s per waypoint beyond distance / speed, for time estimates
+RELEASE_MARGIN = 0.02  # m: the way home keeps every link this far out of the zone before the turn is given back
 
 
 @dataclass
@@ -54,6 +57,11 @@ class Step:
 
 class ScriptedExpert:
     """Scripted turn-taking pick-and-place for one arm."""
+
+    # Tool paths keep one posture (clearance.follow_ik) and the return home
+    # runs on the straight joint line its clearance check sampled.
+    keep_posture = True
+    straight_home = True
 
     def __init__(self, spec: RobotSpec, task_config, control_hz: int,
                  kinematics: Kinematics | None = None,
@@ -116,7 +124,7 @@ class ScriptedExpert:
             self.segment = step.label
             done = self._execute(step, obs)
             if step.kind == "home" and not obs["in_zone"] and obs["my_turn"] and self.block is not None \
-                    and self.plan[0].data.get("after_place"):
+                    and self.plan[0].data.get("after_place") and self._way_home_clear(self.plan[0]):
                 turn = "release"
             if done:
                 self.plan.pop(0)
@@ -188,16 +196,8 @@ class ScriptedExpert:
             self.plan[0].target[:3] = [obs["ee_pose"][0], obs["ee_pose"][1], carry_z]
 
     def _held_height(self, obs) -> float:
-        """Tool height above the held block's bottom face, as observed now
-        (the assumed grasp height when nothing is held). A suction cup holds
-        the block where it touched it, not where the grasp aimed, and a
-        rigid hold that aims even a millimetre too low presses the whole arm's
-        force into the tower, squashing it by centimetres."""
-        block = self.block
-        if block is None or obs["holding"] != block:
-            return self.grasp_height
-        offset = float(obs["ee_pose"][2] - obs["blocks"][block][2]) + self.size / 2
-        return offset if 0.0 < offset < 2 * self.size else self.grasp_height
+        """Tool height above the held block's bottom face (see :func:`placing.held_height`)."""
+        return held_height(obs, self.block, self.size, self.grasp_height)
 
     def _staging(self, block_xy: np.ndarray, z: float, yaw: float) -> np.ndarray:
         """Where the arm waits for the turn: on the line from the tower to
@@ -220,6 +220,8 @@ class ScriptedExpert:
     def _in_zone_steps(self, obs) -> list[Step]:
         """Carry over the place spot, put the block down, let go, retreat."""
         tx, ty, surface, self.target = self._place_spot(obs)
+        surface = landing_surface(obs, tx, ty, surface, self.size, skip=self.block)
+        tx, ty = np.array([tx, ty]) - held_offset(obs, self.block, self.size)
         carry_z = self._carry_z(surface)
         place_z = surface + self._held_height(obs) + 0.002
         yaw = self._place_yaw
@@ -303,10 +305,7 @@ class ScriptedExpert:
             self.gripper = step.gripper
             if step.data.pop("after_place_check", False) and self._clear_retreat(obs):
                 return False  # the lift steps now come first
-            self.setpoint = None
-            delta = self.home_q - self.q_cmd
-            limit = JOINT_SPEED * self.dt
-            self.q_cmd = self.q_cmd + np.clip(delta, -limit, limit)
+            self._toward_home()
             arrived = np.max(np.abs(self.home_q - obs["q"])) < 0.03
             return bool(arrived and np.allclose(self.q_cmd, self.home_q))
         return self._execute_move(step, obs)
@@ -329,13 +328,16 @@ class ScriptedExpert:
         else:
             self.setpoint = target.copy()
         pose = np.array([*self.setpoint[:3], *top_down_quat(self.setpoint[3])])
-        q, _, _ = self.kin.ik(pose, self.q_cmd, iterations=1)
+        q = follow_ik(self.kin, pose, self.q_cmd) if self.keep_posture else self.kin.ik(pose, self.q_cmd, 1)[0]
         if not obs["my_turn"] and self._would_enter_zone(q):
             self.setpoint = previous  # hold at the zone's margin until the turn comes
             return False
+        # Still changing posture (follow_ik's slow switch): the 1.5 s grace
+        # runs at a quarter speed, or a grasp closes with the tool far off.
+        moving = float(np.max(np.abs(q - self.q_cmd))) > 1e-3
         self.q_cmd = q
         if np.array_equal(self.setpoint, target):
-            step.arrived_for += self.dt
+            step.arrived_for += self.dt / 4 if moving else self.dt
             error = float(np.linalg.norm(obs["ee_pose"][:3] - target[:3]))
             return error < REACH_TOL or step.arrived_for > 1.5
         return False
@@ -361,9 +363,34 @@ class ScriptedExpert:
         self.plan[0:0] = steps
         return bool(steps)
 
+    def _way_home_clear(self, step: Step) -> bool:
+        """Does the rest of the straight joint line home keep every link
+        RELEASE_MARGIN out of the zone? Only then is the turn given back: an
+        arm that released the moment it left the zone swung a link back in
+        on its way home, after the partner had been granted the turn. The
+        rest of the line is a part of the one checked, so a yes is kept."""
+        if step.data.get("home_clear") or np.array_equal(self.q_cmd, self.home_q):
+            return True
+        path = self.clearance.joint_path(self.q_cmd, self.home_q)
+        step.data["home_clear"] = all(self.clearance.zone_distance(q, cap=RELEASE_MARGIN) >= RELEASE_MARGIN
+                                      for q in path)
+        return step.data["home_clear"]
+
     def _hold_home(self) -> None:
         assert self.q_cmd is not None
-        delta = self.home_q - self.q_cmd
-        limit = JOINT_SPEED * self.dt
-        self.q_cmd = self.q_cmd + np.clip(delta, -limit, limit)
+        self._toward_home()
+
+    def _toward_home(self) -> None:
+        """One tick along the straight joint-space line to the home posture,
+        the largest joint at JOINT_SPEED. Straight, because that line is the
+        path :func:`retreat_waypoints` checked against the tower; clipping
+        each joint alone (the small ones arrive first) runs another path,
+        on which a plain arm's elbow swept down through the tower."""
         self.setpoint = None
+        delta = self.home_q - self.q_cmd
+        biggest = float(np.max(np.abs(delta)))
+        limit = JOINT_SPEED * self.dt
+        if not self.straight_home:
+            self.q_cmd = self.q_cmd + np.clip(delta, -limit, limit)
+            return
+        self.q_cmd = self.home_q.copy() if biggest <= limit else self.q_cmd + delta * (limit / biggest)

@@ -18,8 +18,10 @@ from pybullet_utils.bullet_client import BulletClient
 from robot_mirror.errors import ConfigError, RobotMirrorError
 from robot_mirror.geometry import quat_angle, quat_conj, quat_mul, quat_to_matrix, top_down_quat, wrap_angle, yaw_of
 from robot_mirror.sim.arm import Arm
+from robot_mirror.sim.home import clear_home
 from robot_mirror.sim.quiet import c_output_suppressed
 from robot_mirror.sim.spec import RobotSpec
+from robot_mirror.sim.zone import SharedZone
 
 HOME_REACH = 0.28   # m in front of the base
 HOME_HEIGHT = 0.30  # m above the table
@@ -37,9 +39,12 @@ class IKTargetError(RobotMirrorError):
 
 
 class Kinematics:
-    def __init__(self, spec: RobotSpec, home_reach: float = HOME_REACH) -> None:
+    def __init__(self, spec: RobotSpec, home_reach: float = HOME_REACH, zone: SharedZone | None = None) -> None:
+        """``zone``: the task's shared zone; the solved home posture then
+        keeps every link out of it (see :mod:`robot_mirror.sim.home`)."""
         self.spec = spec
         self.home_reach = home_reach
+        self.zone = zone
         with c_output_suppressed():
             self.client = BulletClient(connection_mode=p.DIRECT)
             self.arm = Arm(self.client, spec)
@@ -294,7 +299,11 @@ class Kinematics:
         pose = np.array([bx + self.home_reach * c, by + self.home_reach * s, HOME_HEIGHT,
                          *top_down_quat(yaw)])
         q, _, _ = self.ik(pose, self.arm.rest_q, iterations=8)
-        return q
+        return q if self.zone is None else clear_home(self, pose, q, self.zone)
+
+    def halton_seeds(self) -> list[np.ndarray]:
+        """The quasi-random starts of the multi-start (copies)."""
+        return [q.copy() for q in self._halton]
 
 
 def _missed(result) -> bool:

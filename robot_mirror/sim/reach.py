@@ -181,7 +181,7 @@ def check_urdf_report(urdf: str, *, base=(-0.6, 0.0, 0.0), yaw_deg: float = 0.0,
                         base_yaw=math.radians(yaw_deg) + math.pi)
     task = make_task(task_cfg, [spec, partner])
     with c_output_suppressed():
-        kin = Kinematics(spec, home_reach=task.home_reach(spec))
+        kin = Kinematics(spec, home_reach=task.home_reach(spec), zone=task.zone)
     try:
         results = reach_results(kin, task.reach_poses()[robot])
         lines = _describe(kin, base, yaw_deg, ee_link, task_cfg.kind, results)
