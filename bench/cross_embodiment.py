@@ -131,19 +131,19 @@ def main(argv=None) -> int:
     wanted = pairs(cache / "zoo_urdf", args.zoo)
     wanted = {k: v for k, v in wanted.items() if not args.pairs or k in args.pairs}
     demos = {name: record(name, sc, ov, args.episodes, args.seed, cache) for name, (sc, ov) in wanted.items()}
+    networks, without = parse_named(args.checkpoint), parse_named(args.without)
     tables, trained = {}, {}
-    for name, path in parse_named(args.checkpoint) + [
-            (f"without:{t}", p) for t, p in parse_named(args.without)]:
+    for name, path in networks + [(f"without:{t}", p) for t, p in without]:
         ck = load_checkpoint(path)
         trained[name] = {"path": path, "trained_on": ck.robot_types, "sources": ck.info["data"].get("sources")}
         tables[name] = cross_embodiment_table(ck.model.eval(), demos, seed=args.seed)
         print(f"{name}: {len(tables[name])} cells", flush=True)
-    reference = parse_named(args.checkpoint)[0][0]
-    played = online(wanted, parse_named(args.checkpoint), args.online_seeds, args.workers) if args.online_seeds else {}
-    loo = [leave_one_out_summary(t, tables[f"without:{t}"], tables[reference])
-           for t, _ in parse_named(args.without)]
+    reference = networks[0][0]
+    played = online(wanted, networks, args.online_seeds, args.workers) if args.online_seeds else {}
+    loo = [leave_one_out_summary(t, tables[f"without:{t}"], tables[reference]) for t, _ in without]
     write_json(Path(from_root(args.json)), {
-        "cross_embodiment": tables, "leave_one_out": loo, "online": played, "online_seeds": args.online_seeds, "checkpoints": trained, "reference": reference,
+        "cross_embodiment": tables, "leave_one_out": loo, "online": played, "online_seeds": args.online_seeds,
+        "checkpoints": trained, "reference": reference,
         "pairs": {k: {"scenario": sc, "overrides": ov, "seeds": [e["seed"] for e in demos[k].meta["episodes"]]}
                   for k, (sc, ov) in wanted.items()},
         "episodes_per_pair": args.episodes, "perception": "default (the scenarios' level)",

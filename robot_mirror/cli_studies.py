@@ -87,7 +87,8 @@ def _add_train(sub) -> None:
                    help="no synchronous alignment term (the ablation: align_weight = 0)")
     p.add_argument("--hidden", type=int, default=128, help="recurrent core size (default 128)")
     p.add_argument("--init", help="fine-tune: start from this checkpoint (e.g. sim_assets/mirror_tower_multi.pt) "
-                                  "instead of fresh weights")
+                                  "instead of fresh weights; its size and normalisation are kept (--hidden is "
+                                  "not used)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 

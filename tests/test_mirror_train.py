@@ -154,6 +154,10 @@ def test_init_fine_tunes_a_checkpoint_on_a_new_arm(tiny, tmp_path):
                   "--quiet", timeout=120)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "--init" in bad.stderr
     assert not (tmp_path / "x.pt").exists()
+    missing = run_cli("train", "--data", str(new_arm), "--init", str(tmp_path / "none.pt"), "--out",
+                      str(tmp_path / "x.pt"), "--quiet", timeout=120)
+    assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1
+    assert "none.pt" in missing.stderr and "Traceback" not in missing.stderr and not (tmp_path / "x.pt").exists()
 
 
 def test_cli_train_writes_a_checkpoint(tiny, tmp_path):

@@ -156,8 +156,9 @@ def train_model(model: MirrorNet, streams: list[Stream], options: TrainOptions,
 
 def train(data: str | Path | list, out: Optional[str | Path], options: TrainOptions, *,
           demos: Optional[DemoSet] = None, evaluate: Optional[Evaluate] = None) -> TrainResult:
-    """Load ``data`` (one demonstration folder, or several to train on together), train, measure on held-out episodes with ``evaluate`` (if
-    given), save to ``out`` (if given)."""
+    """Load ``data`` (one demonstration folder, or several to train on together),
+    train, measure on held-out episodes with ``evaluate`` (if given), save to
+    ``out`` (if given)."""
     from robot_mirror.mirror.checkpoint import save_checkpoint
 
     if options.epochs < 1:

@@ -80,10 +80,6 @@ def cross_embodiment_table(model, demo_sets: dict[str, Any], seed: int = 0) -> d
     return table
 
 
-def trained_types(model) -> list[str]:
-    return list(getattr(model.config, "trained_on", []) or [])
-
-
 def leave_one_out_summary(held_out_type: str, table_without: dict[str, dict],
                           table_all: dict[str, dict]) -> dict[str, Any]:
     """Figures on the cells that contain ``held_out_type`` (as observer or as
