@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
 import pytest
 
 from robot_mirror.mirror.dataset import load_demos
 from robot_mirror.mirror.synthetic import write_synthetic_demos
 from robot_mirror.mirror.train import TrainOptions, train
 from robot_mirror.studies.cross_embodiment import (cells_of, cross_embodiment_table, leave_one_out_summary,
-                                                   split_streams)
+                                                   majority_baseline, partner_labels, split_streams)
 
 
 @pytest.fixture(scope="module")
@@ -37,3 +40,14 @@ def test_table_and_leave_one_out_ratios(mixed):
     assert loo["probe_ratio_mean"] == pytest.approx(1.0)
     halved = {c: {**r, "probe_self_to_obs": r["probe_self_to_obs"] / 2} for c, r in table.items()}
     assert leave_one_out_summary("b/two.urdf", halved, table)["probe_ratio_mean"] == pytest.approx(0.5)
+
+
+def test_the_majority_constant_is_the_fit_half_s_most_frequent_partner_action(mixed):
+    fit, scored = split_streams(mixed)
+    n = mixed.n_targets
+    fit_y, y = partner_labels(fit, n), partner_labels(scored, n)
+    assert fit_y.size and y.size and fit_y.min() >= 0
+    most = np.bincount(fit_y).argmax()
+    assert majority_baseline(fit, scored, n) == pytest.approx(np.mean(y == most))
+    relabelled = [replace(s, partner_segment=np.full(s.ticks, 1), partner_target=np.full(s.ticks, 0)) for s in scored]
+    assert majority_baseline(fit, relabelled, n) == (1.0 if most == n else 0.0)  # all ticks one action: hit or miss

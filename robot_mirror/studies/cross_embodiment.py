@@ -13,6 +13,8 @@ direction, keyed ``"OBSERVER|PARTNER"`` by arm type (``robot_type_of``):
 * ``partner_named`` / ``own_named`` — the own-action heads on the observed
   stream (the partner's action, never a training target) and on the own
   stream;
+* ``partner_named_majority`` — the constant beside it: the partner's most
+  frequent action in the fitting episodes, scored on the same ticks;
 * ``early_recognition_at_half`` — the partner's target within the first half
   of its turn, beside the best public heuristic;
 * ``turn_end_mae_s`` — the network's turn-end estimate, beside the public
@@ -29,10 +31,11 @@ from typing import Any
 
 import numpy as np
 
+from robot_mirror.studies.metrics import action_labels
 from robot_mirror.studies.scorecard import scorecard
 
-CELL_KEYS = ("probe_self_to_obs", "probe_self_to_obs_chance", "partner_named", "own_named",
-             "early_recognition_at_half", "early_recognition_at_half_public_heuristic", "turn_end_mae_s",
+CELL_KEYS = ("probe_self_to_obs", "probe_self_to_obs_chance", "partner_named", "partner_named_majority",
+             "own_named", "early_recognition_at_half", "early_recognition_at_half_public_heuristic", "turn_end_mae_s",
              "turn_end_mae_s_public_heuristic", "ticks")
 
 
@@ -55,6 +58,21 @@ def cells_of(streams: list) -> dict[str, list]:
     return dict(cells)
 
 
+def partner_labels(streams: list, n_targets: int) -> np.ndarray:
+    """The partner's moving actions on the ticks it was seen (what ``partner_named`` scores)."""
+    ys = [action_labels(s.partner_segment, s.partner_target, n_targets)[s.observed] for s in streams]
+    y = np.concatenate(ys) if ys else np.zeros(0, np.int64)
+    return y[y >= 0]
+
+
+def majority_baseline(fit: list, scored: list, n_targets: int) -> float | None:
+    """Accuracy of always naming the partner's most frequent action in ``fit``."""
+    fit_y, y = partner_labels(fit, n_targets), partner_labels(scored, n_targets)
+    if not fit_y.size or not y.size:
+        return None
+    return float(np.mean(y == np.bincount(fit_y).argmax()))
+
+
 def cell_figures(model, fit: list, scored: list, hz: float, seed: int = 0) -> dict[str, Any]:
     """The table's figures for one cell (see the module docstring)."""
     card = scorecard(model, fit, scored, hz=hz, permutations=50, seed=seed, controls=False, lesion=False)
@@ -62,6 +80,7 @@ def cell_figures(model, fit: list, scored: list, hz: float, seed: int = 0) -> di
     out = {"probe_self_to_obs": card["probe_self_to_obs"],
            "probe_self_to_obs_chance": card["probe_self_to_obs_chance"],
            "partner_named": card["heads"]["partner"], "own_named": card["heads"]["own"],
+           "partner_named_majority": majority_baseline(fit, scored, model.config.n_targets),
            "early_recognition_at_half": card["early_recognition_at_half"],
            "early_recognition_at_half_public_heuristic": card["early_recognition_at_half_public_heuristic"],
            "turn_end_mae_s": te["mirror"]["mae_s"], "turn_end_mae_s_public_heuristic": te["public_heuristic"]["mae_s"],
