@@ -101,6 +101,14 @@ class Frame:
         """Points (..., 3) in this frame to the world (the inverse of :meth:`points_to_local`)."""
         return np.asarray(points, dtype=float) @ self._rot.T + self.position
 
+    def vectors_to_local(self, vectors: np.ndarray) -> np.ndarray:
+        """World directions (..., 3) to this frame (rotation only)."""
+        return np.asarray(vectors, dtype=float) @ self._rot
+
+    def vectors_to_world(self, vectors: np.ndarray) -> np.ndarray:
+        """Directions (..., 3) in this frame to the world (rotation only)."""
+        return np.asarray(vectors, dtype=float) @ self._rot.T
+
     def pose_to_local(self, pose: np.ndarray) -> np.ndarray:
         """World poses (..., 7) to this frame."""
         pose = np.asarray(pose, dtype=float)

@@ -15,7 +15,7 @@ from robot_mirror.studies import demos
 from tests.conftest import ROOT, assert_one_line_error, run_cli
 
 META_KEYS = {"format", "scenario", "scenario_file", "task", "control_hz", "robots", "segments", "n_targets",
-             "perception", "episodes", "created", "sha256"}
+             "block_size", "tower_xy", "perception", "episodes", "created", "sha256"}
 PER_ROBOT = {  # key: (dtype, shape after T; "dof" = the robot's dof)
     "q": (np.float32, ("dof",)), "dq": (np.float32, ("dof",)), "gripper": (np.float32, ()),
     "ee_pose": (np.float32, (7,)), "own_keypoints": (np.float32, (5, 3)), "own_ee_pose": (np.float32, (7,)),
@@ -23,6 +23,10 @@ PER_ROBOT = {  # key: (dtype, shape after T; "dof" = the robot's dof)
     "seen_partner_gripper": (np.float32, ()), "partner_observed": (np.bool_, ()),
     "segment": (np.int8, ()), "target": (np.int8, ()), "block": (np.int8, ()),
     "my_turn": (np.bool_, ()), "partner_turn_end_in": (np.float32, ()),
+    # the motor readout's teacher and what its input is rebuilt from (robot_mirror.mirror.motor)
+    "blocks": (np.float32, ("blocks", 7)), "placed": (np.bool_, ("blocks",)), "tower_count": (np.int8, ()),
+    "holding": (np.int8, ()), "motor_block": (np.int8, ()), "motor_state": (np.int8, ()),
+    "motor_waypoint": (np.float32, (4,)), "motor_speed": (np.float32, ()), "motor_grip": (np.float32, ()),
 }
 
 
@@ -31,7 +35,7 @@ def check_folder(out, n_episodes: int) -> tuple[dict, list]:
     assert set(meta) == META_KEYS
     assert meta["format"] == "robot_mirror.demos/2"
     assert meta["segments"] == ["wait", "reach", "grasp", "carry", "place", "retreat"]
-    assert [set(r) for r in meta["robots"]] == [{"name", "urdf", "dof", "gripper"}] * 2
+    assert [set(r) for r in meta["robots"]] == [{"name", "urdf", "dof", "gripper", "base", "yaw_deg"}] * 2
     assert set(meta["perception"]) == {"noise_std", "delay_ticks", "drop_rate"}
     assert len(meta["episodes"]) == n_episodes
     h = hashlib.sha256()
@@ -54,12 +58,18 @@ def check_folder(out, n_episodes: int) -> tuple[dict, list]:
         for i, robot in enumerate(meta["robots"]):
             for key, (dtype, shape) in PER_ROBOT.items():
                 arr = data[f"r{i}_{key}"]
-                want = (T, *(robot["dof"] if s == "dof" else s for s in shape))
+                sizes = {"dof": robot["dof"], "blocks": data["r0_blocks"].shape[1]}
+                want = (T, *(sizes.get(s, s) for s in shape))
                 assert arr.dtype == dtype and arr.shape == want, (key, arr.dtype, arr.shape)
             p = f"r{i}_"
             assert set(np.unique(data[p + "segment"])) <= set(range(len(meta["segments"])))
             assert data[p + "target"].min() >= -1 and data[p + "target"].max() < meta["n_targets"]
             assert data[p + "block"].min() >= -1
+            # the planner's command is there exactly while a pick-and-place is under way
+            state, waypoint = data[p + "motor_state"], data[p + "motor_waypoint"]
+            assert set(np.unique(state)) <= {-1, 0, 1} and (state == 0).any() and (state == 1).any()
+            assert np.all(np.isfinite(waypoint[state == 0])) and np.all(np.isnan(waypoint[state != 0]))
+            assert np.all(data[p + "motor_block"][state >= 0] >= 0)
             idle = data[p + "segment"] == 0
             assert np.all(data[p + "target"][idle] == -1) and np.all(data[p + "block"][idle] == -1)
             assert np.all(data[p + "target"][~idle] >= 0)

@@ -359,7 +359,8 @@ class ScriptedExpert:
         yaw = self.setpoint[3] if self.setpoint is not None else self.home_yaw
         ghosts = self.clearance.obstacles(obs, skip=obs["holding"] if obs["holding"] >= 0 else None)
         points = retreat_waypoints(self.clearance, self.q_cmd, self.home_q, yaw, ghosts)
-        steps = [Step("move", "retreat", np.array([*point, yaw]), 0.0, NEAR_SPEED) for point in points]
+        steps = [Step("move", "retreat", np.array([*point, yaw]), 0.0, NEAR_SPEED, data={"clearance": True})
+                 for point in points]
         self.plan[0:0] = steps
         return bool(steps)
 

@@ -21,6 +21,7 @@ import numpy as np
 from robot_mirror.errors import RobotMirrorError
 from robot_mirror.files import write_bytes_atomic
 from robot_mirror.mirror.dataset import DEMOS_FORMAT, SEGMENTS, episodes_sha256
+from robot_mirror.mirror.motor import INACTIVE, motor_teacher
 from robot_mirror.policies import Tick, rollout
 
 SCRIPTED = ("expert", "oracle", "random")  # policies whose labels come from a script
@@ -62,12 +63,16 @@ def partner_turn_end_in(holder_is_partner: np.ndarray, partner_ends: list[int], 
 
 
 ROW_KEYS = ("q", "dq", "gripper", "ee_pose", "own_ee_pose", "own_keypoints", "seen_partner_keypoints", "seen_partner_ee_pose",
-            "seen_partner_gripper", "partner_observed", "segment", "target", "block", "my_turn", "holder")
+            "seen_partner_gripper", "partner_observed", "segment", "target", "block", "my_turn", "holder",
+            "blocks", "placed", "tower_count", "holding", "motor_block", "motor_state", "motor_waypoint",
+            "motor_speed", "motor_grip")
 
 
 def _append_row(rows: dict[str, list], obs: dict[str, Any], policy, frame) -> None:
-    """One tick of one robot: what it observed before acting, and its labels after."""
+    """One tick of one robot: what it observed before acting, and its labels
+    (and its planner's motor command, the motor readout's teacher) after."""
     segment, target, block = _labels(policy)
+    _append_motor(rows, obs, getattr(policy, "expert", policy), frame)
     for key in ("q", "dq", "gripper", "ee_pose", "seen_partner_keypoints", "seen_partner_ee_pose",
                 "seen_partner_gripper", "partner_observed", "my_turn", "holder"):
         rows[key].append(obs[key])
@@ -78,6 +83,27 @@ def _append_row(rows: dict[str, list], obs: dict[str, Any], policy, frame) -> No
     rows["block"].append(block)
 
 
+def _append_motor(rows: dict[str, list], obs: dict[str, Any], expert, frame) -> None:
+    """The motor readout's teacher and what its input is rebuilt from
+    (robot_mirror.mirror.motor; the input itself is computed when training,
+    so it can change without recording again)."""
+    if hasattr(expert, "plan"):
+        state, waypoint, speed, grip = motor_teacher(expert, obs, frame)
+        block = -1 if expert.block is None else int(expert.block)
+    else:  # not a scripted planner: nothing to teach
+        state, waypoint, speed, grip, block = INACTIVE, np.full(4, np.nan), float("nan"), 0.0, -1
+    n = len(obs["blocks"])
+    rows["blocks"].append(obs["blocks"])
+    rows["placed"].append(obs.get("placed", np.zeros(n, bool)))
+    rows["tower_count"].append(obs.get("tower_count", 0))
+    rows["holding"].append(obs["holding"])
+    rows["motor_block"].append(block)
+    rows["motor_state"].append(state)
+    rows["motor_waypoint"].append(waypoint)
+    rows["motor_speed"].append(speed)
+    rows["motor_grip"].append(grip)
+
+
 def _robot_arrays(rows: dict[str, list], prefix: str, partner: str, partner_ends: list[int], final_tick: int,
                   control_hz: int) -> dict[str, np.ndarray]:
     """One robot's NPZ arrays (keys ``prefix`` + name) from its rows."""
@@ -86,8 +112,11 @@ def _robot_arrays(rows: dict[str, list], prefix: str, partner: str, partner_ends
                 "seen_partner_ee_pose", "seen_partner_gripper"):
         out[prefix + key] = np.asarray(rows[key], dtype=np.float32)
     out[prefix + "partner_observed"] = np.asarray(rows["partner_observed"], dtype=bool)
-    for key in ("segment", "target", "block"):
+    for key in ("segment", "target", "block", "motor_state", "motor_block", "holding", "tower_count"):
         out[prefix + key] = np.asarray(rows[key], dtype=np.int8)
+    for key in ("blocks", "motor_waypoint", "motor_speed", "motor_grip"):
+        out[prefix + key] = np.asarray(rows[key], dtype=np.float32)
+    out[prefix + "placed"] = np.asarray(rows["placed"], dtype=bool)
     out[prefix + "my_turn"] = np.asarray(rows["my_turn"], dtype=bool)
     holder_is_partner = np.asarray([h == partner for h in rows["holder"]], dtype=bool)
     out[prefix + "partner_turn_end_in"] = partner_turn_end_in(holder_is_partner, partner_ends, final_tick,
@@ -148,7 +177,8 @@ def run_demos(scenario, *, episodes: int, out: str | Path, progress: bool = True
     try:
         policies = build_policies(env, scenario)
         robots = [{"name": s.name, "urdf": scenario.robot(s.name).urdf, "dof": int(env.twin(s.name).dof),
-                   "gripper": env.twin(s.name).arm.gripper_kind} for s in env.specs]
+                   "gripper": env.twin(s.name).arm.gripper_kind, "base": list(scenario.robot(s.name).base),
+                   "yaw_deg": float(scenario.robot(s.name).yaw_deg)} for s in env.specs]
         listed: list[dict[str, Any]] = []
         bar = tqdm(range(episodes), desc=f"demos {scenario.name}", unit="episode", disable=not progress)
         for i in bar:
@@ -185,6 +215,8 @@ def make_meta(scenario, robots: list[dict[str, Any]], listed: list[dict[str, Any
         "robots": robots,
         "segments": list(SEGMENTS),
         "n_targets": n_targets(scenario.task),
+        "block_size": float(scenario.task.block_size),
+        "tower_xy": [float(v) for v in getattr(scenario.task, "tower_xy", (0.0, 0.0))],
         "perception": {"noise_std": p.noise_std, "delay_ticks": p.delay_ticks, "drop_rate": p.drop_rate},
         "episodes": listed,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
