@@ -1,4 +1,4 @@
-"""``robot-mirror demos | export | train | evaluate``: the study commands.
+"""``robot-mirror demos | export | train | train-motor | evaluate``: the study commands.
 
 Kept apart from :mod:`robot_mirror.cli` (launch, nodes, keys, URDF checks)
 so each file stays one screenful of argument handling; ``cli.build_parser``
@@ -20,6 +20,7 @@ def add_study_commands(sub) -> None:
     _add_demos(sub)
     _add_export(sub)
     _add_train(sub)
+    _add_train_motor(sub)
     _add_evaluate(sub)
 
 
@@ -98,6 +99,33 @@ def cmd_train(args) -> int:
     from robot_mirror.studies.training import cmd_train as run
 
     return run(args)
+
+
+def _add_train_motor(sub) -> None:
+    p = sub.add_parser("train-motor", help="fit the motor readout (motor: network) on a trained network's frozen "
+                                           "core (docs/mirror.md)")
+    p.add_argument("--checkpoint", required=True, help="a trained tower checkpoint, e.g. sim_assets/mirror_tower.pt")
+    p.add_argument("--data", required=True, nargs="+", help="demonstration folder(s) recorded with motor arrays")
+    p.add_argument("--out", required=True, help="checkpoint file to write: the input plus the readout")
+    p.add_argument("--seed", type=int, default=0, help="seed of the readout's weights, split and sampling")
+    p.add_argument("--steps", type=int, default=4000, help="optimiser steps (default 4000)")
+    p.add_argument("--blind", action="store_true",
+                   help="the ablation: the readout never sees the core state (context only)")
+    p.set_defaults(func=cmd_train_motor)
+
+
+def cmd_train_motor(args) -> int:
+    check_output(args.out, "--out", folder=False)
+    if args.steps < 1:
+        raise RobotMirrorError(f"--steps {args.steps}: must be at least 1")
+    from robot_mirror.mirror.motor_train import MotorOptions, train_motor
+
+    metrics = train_motor(args.checkpoint, args.data, args.out,
+                          MotorOptions(seed=args.seed, steps=args.steps, blind=args.blind))
+    shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items() if k != "data"}
+    print(json.dumps(shown))
+    print(f"-> {args.out}")
+    return 0
 
 
 def _add_evaluate(sub) -> None:

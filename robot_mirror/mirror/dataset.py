@@ -173,7 +173,7 @@ def load_demos(directory: str | Path, *, verify_hash: bool = True) -> DemoSet:
                    float(meta["control_hz"]), digest, list(dict.fromkeys(types)))
 
 
-def _read_npz(path: Path) -> dict[str, np.ndarray]:
+def read_npz(path: Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
@@ -182,7 +182,7 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
 
 
 def _load_episode(path: Path, index: int, types: list[str]) -> list[Stream]:
-    arrays = _read_npz(path)
+    arrays = read_npz(path)
     for r in (0, 1):
         for k in ROBOT_KEYS:
             if f"r{r}_{k}" not in arrays:
