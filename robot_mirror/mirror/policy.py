@@ -44,6 +44,9 @@ from robot_mirror.errors import ConfigError
 from robot_mirror.mirror.checkpoint import load_checkpoint
 from robot_mirror.mirror.features import body_features
 from robot_mirror.mirror.model import LESION_K
+from robot_mirror.mirror.motor import MotorCommand, decode, motor_context, place_point
+from robot_mirror.mirror.motor_expert import NetworkMotorExpert
+from robot_mirror.mirror.motor_train import motor_head_of
 from robot_mirror.policies import PolicyContext
 from robot_mirror.policies.builtin import make_expert
 from robot_mirror.sim.assets import PROJECT_ROOT
@@ -82,8 +85,11 @@ class MirrorPolicy:
         self.lesion = lesion_mask(self.checkpoint, path) if lesioned else None
         self._embed = plain_embedding(self.model.body_norm, self.model.body_layer)
         # What the network tells each task's motion layer (see module docstring).
-        self.expert = make_expert(ctx, turn_end_predictor=self.predicted_turn_end,
-                                  slot_source=self.recognised_slot)
+        if scenario.robot(spec.name).motor == "network":
+            self.expert = self._network_motor(ctx, path)
+        else:
+            self.expert = make_expert(ctx, turn_end_predictor=self.predicted_turn_end,
+                                      slot_source=self.recognised_slot)
         self.reset()
 
     def reset(self) -> None:
@@ -108,6 +114,28 @@ class MirrorPolicy:
     def act(self, obs: dict[str, Any]):
         self.observe(obs)
         return self.expert.act(obs)
+
+    def _network_motor(self, ctx: PolicyContext, path: Path) -> NetworkMotorExpert:
+        """``motor: network``: the readout moves the arm (mirror/motor_expert.py)."""
+        self.motor = motor_head_of(self.checkpoint)
+        if self.motor is None:
+            raise ConfigError(f"{path}: has no motor readout, needed by robots.{ctx.spec.name}.motor = network; "
+                              "fit one with `robot-mirror train-motor`")
+        task = ctx.scenario.task
+        self._tower_xy, self._block_size = np.asarray(task.tower_xy, float), float(task.block_size)
+        return NetworkMotorExpert(ctx.spec, task, ctx.scenario.control_hz, ctx.kinematics,
+                                  turn_end_predictor=self.predicted_turn_end, readout=self.motor_command)
+
+    def motor_command(self, obs: dict[str, Any], block: int) -> MotorCommand:
+        """The motor readout on the own-stream state: where the tool goes next."""
+        place = place_point(obs, self._tower_xy, self._block_size, block)
+        context = torch.from_numpy(motor_context(obs, self.frame, block, place))
+        with torch.inference_mode():
+            out = self.motor(self.hidden[0:1], context[None])[0]
+            segment = self.model.config.segments[int(torch.argmax(self.model.segment_head(self.hidden[0])))]
+        command = decode(self.motor, out, context, obs, self.frame)
+        command.segment = segment if segment != "wait" else "reach"
+        return command
 
     # what the network tells the motion layer --------------------------------
     def predicted_turn_end(self, obs: dict[str, Any]) -> float | None:
@@ -190,5 +218,10 @@ def plain_embedding(norm: nn.Module, mlp: nn.Sequential) -> Callable[[torch.Tens
 
 
 def check_mirror_policy(scenario, robot: str) -> None:
-    """Fail early, in one line, on a missing or corrupt checkpoint (any arm may run it)."""
-    load_checkpoint(resolve_checkpoint(scenario, robot))
+    """Fail early, in one line, on a missing or corrupt checkpoint (any arm may
+    run it), or one without the motor readout that ``motor: network`` needs."""
+    path = resolve_checkpoint(scenario, robot)
+    checkpoint = load_checkpoint(path)
+    if scenario.robot(robot).motor == "network" and motor_head_of(checkpoint) is None:
+        raise ConfigError(f"{path}: has no motor readout, needed by robots.{robot}.motor = network; "
+                          "fit one with `robot-mirror train-motor`")

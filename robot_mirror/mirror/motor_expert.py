@@ -1,0 +1,53 @@
+"""``motor: network``: the tower arm moved by the mirror network's motor readout.
+
+The scripted expert's plan for a pick-and-place (reach, grasp, lift, carry,
+place, release, retreat) is replaced by one step, ``net``: every tick the
+readout (:mod:`robot_mirror.mirror.motor`) names the tool's next waypoint,
+speed, grip and whether the job is done, and the arm's own IK follows it
+(the expert's straight tool move, one tick at a time). What stays the
+planner's is safety and arbitration, the same in both modes:
+
+- off turn, no link enters the shared zone (the move is held at its margin,
+  whatever the network asks);
+- when the readout says done, the checked joint-space way home, and the
+  turn is given back only once that way keeps every link out of the zone;
+- a job the readout does not finish in ``NET_TIMEOUT_S`` is abandoned the
+  same way (counted by the evaluation as a failure, not hidden).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from robot_mirror.mirror.motor import MotorCommand
+from robot_mirror.policies.tower_expert import ScriptedExpert, Step
+
+NET_TIMEOUT_S = 30.0
+MIN_NET_S = 0.5  # a "done" in the first half second is not believed
+
+
+class NetworkMotorExpert(ScriptedExpert):
+    """The tower expert whose pick-and-place motion comes from ``readout(obs, block)``."""
+
+    def __init__(self, *args, readout: Callable[[dict[str, Any], int], MotorCommand], **kwargs) -> None:
+        self.readout = readout
+        super().__init__(*args, **kwargs)
+
+    def _plan_pick_and_place(self, obs, block: int, ahead: bool = False) -> None:
+        self.block = block
+        self.target = int(obs["tower_count"])
+        self.plan = [Step("net", "reach"),
+                     Step("home", "retreat", gripper=0.0, data={"after_place": True, "after_place_check": True})]
+
+    def _execute(self, step: Step, obs) -> bool:
+        if step.kind != "net":
+            return super()._execute(step, obs)
+        step.elapsed += self.dt
+        command = self.readout(obs, int(self.block))
+        step.label = self.segment = command.segment
+        holding = int(obs["holding"]) == self.block
+        if (command.done and not holding and step.elapsed > MIN_NET_S) or step.elapsed > NET_TIMEOUT_S:
+            self.gripper = 0.0
+            return True
+        self._execute_move(Step("move", step.label, command.waypoint, command.grip, command.speed), obs)
+        return False

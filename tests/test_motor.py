@@ -1,0 +1,147 @@
+"""``motor: network``: the motor readout's input, its teacher, its training
+command, the refusals, and the shipped readout building a tower."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from robot_mirror.geometry import Frame, top_down_quat
+from robot_mirror.mirror.motor import (CONTEXT_DIM, INACTIVE, SEGMENT_ACTIVE, SEGMENT_DONE, motor_context,
+                                       motor_teacher)
+from robot_mirror.policies.tower_expert import Step
+from tests.helpers import ROOT, assert_one_line_error, run_cli
+
+SHIPPED = ROOT / "sim_assets/mirror_tower.pt"
+
+
+def _obs(tool, tool_yaw, block, block_yaw, *, holding=-1, placed=False, my_turn=True) -> dict:
+    return {"ee_pose": np.array([*tool, *top_down_quat(tool_yaw)]),
+            "blocks": np.array([[*block, *top_down_quat(block_yaw)], [9.0, 9.0, 0.0, 0, 0, 0, 1]]),
+            "holding": holding, "my_turn": my_turn, "gripper": 0.0, "placed": np.array([placed, False]),
+            "tower_count": 0, "dq": np.zeros(7)}
+
+
+def test_the_context_is_the_same_seen_from_either_side_of_the_table() -> None:
+    """Base-frame vectors: an arm across the table, yawed 180 degrees, doing the
+    point-mirrored thing, reads the same numbers (what lets one readout serve both)."""
+    left, right = Frame([-0.6, 0.0, 0.0], 0.0), Frame([0.6, 0.0, 0.0], math.pi)
+    tool, block, place = np.array([-0.3, 0.1, 0.3]), np.array([-0.35, 0.2, 0.025]), np.array([0.0, 0.0, 0.05])
+    flip = np.array([-1.0, -1.0, 1.0])
+    a = motor_context(_obs(tool, 0.1, block, 0.5), left, 0, place)
+    b = motor_context(_obs(tool * flip, 0.1 + math.pi, block * flip, 0.5 + math.pi), right, 0, place * flip)
+    assert a.shape == (CONTEXT_DIM,)
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    np.testing.assert_allclose(a[0:3], block - tool, atol=1e-6)
+    np.testing.assert_allclose(a[5:8], place - tool, atol=1e-6)
+    assert a[3:5] == pytest.approx([math.sin(4 * 0.4), math.cos(4 * 0.4)], abs=1e-5)
+
+
+def test_the_context_says_held_and_placed_and_is_zero_without_a_block() -> None:
+    frame = Frame([-0.6, 0.0, 0.0], 0.0)
+    tool, block, place = np.array([-0.3, 0.1, 0.3]), np.array([-0.3, 0.1, 0.28]), np.zeros(3)
+    free = motor_context(_obs(tool, 0.0, block, 0.0), frame, 0, place)
+    held = motor_context(_obs(tool, 0.0, block, 0.0, holding=0, placed=True, my_turn=False), frame, 0, place)
+    assert free[14] == 0 and free[16] == 0 and not free[8:13].any() and free[13] == 1
+    assert held[14] == 1 and held[16] == 1 and held[13] == 0
+    np.testing.assert_allclose(held[8:11], held[0:3])
+    none = motor_context(_obs(tool, 0.0, block, 0.0), frame, None, place)
+    assert not none[0:5].any() and not none[8:13].any() and none[16] == 0
+
+
+def _expert(plan, setpoint=None, block=0):
+    return SimpleNamespace(plan=plan, block=block, setpoint=setpoint, gripper=1.0)
+
+
+def test_the_teacher_reads_the_planners_current_step() -> None:
+    frame = Frame([0.6, 0.0, 0.0], math.pi)  # the right arm: base-frame x points to -x
+    obs = _obs([0.3, 0.0, 0.2], 0.0, [0.3, 0.1, 0.025], 0.0)
+    state, wp, speed, grip = motor_teacher(_expert([Step("move", "reach", np.array([0.2, 0.0, 0.1, 0.3]),
+                                                         0.0, 0.5)]), obs, frame)
+    assert state == SEGMENT_ACTIVE and speed == 0.5 and grip == 0.0
+    np.testing.assert_allclose(wp, [0.1, 0.0, -0.1, 0.3], atol=1e-6)  # -0.1 in x world = +0.1 in base x
+    state, wp, speed, grip = motor_teacher(_expert([Step("grip", "grasp", gripper=1.0)],
+                                                   setpoint=np.array([0.3, 0.0, 0.2, 0.0])), obs, frame)
+    assert state == SEGMENT_ACTIVE and math.isnan(speed) and grip == 1.0
+    np.testing.assert_allclose(wp, 0.0, atol=1e-6)  # stay
+    assert motor_teacher(_expert([Step("home", "retreat")]), obs, frame)[0] == SEGMENT_DONE
+    clearance = Step("move", "retreat", np.zeros(4), data={"clearance": True})
+    assert motor_teacher(_expert([clearance]), obs, frame)[0] == SEGMENT_DONE
+    assert motor_teacher(_expert([]), obs, frame)[0] == INACTIVE
+    assert motor_teacher(_expert([Step("grip", "grasp")], block=None), obs, frame)[0] == INACTIVE
+
+
+@pytest.fixture(scope="module")
+def short_demos(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("motor") / "demos"
+    proc = run_cli("demos", "launch/tower.yaml", "--episodes", "2", "--set", "task.blocks=2", "--seed", "600",
+                   "--out", str(out), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def test_train_motor_writes_a_readout_that_beats_its_constant(short_demos: Path, tmp_path: Path) -> None:
+    out = tmp_path / "motor.pt"
+    proc = run_cli("train-motor", "--checkpoint", str(SHIPPED), "--data", str(short_demos), "--out", str(out),
+                   "--steps", "300")
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads(proc.stdout.splitlines()[0])
+    assert metrics["waypoint_mae_m"] < 0.6 * metrics["waypoint_mae_m_constant"]
+    assert metrics["grip_accuracy"] > metrics["grip_accuracy_majority"]
+    from robot_mirror.mirror.checkpoint import load_checkpoint
+    from robot_mirror.mirror.motor_train import motor_head_of
+
+    head = motor_head_of(load_checkpoint(out))
+    assert head is not None and not head.blind
+
+
+def test_motor_network_refusals_are_one_line(short_demos: Path, tmp_path: Path) -> None:
+    proc = run_cli("launch", "launch/tower.yaml", "--inprocess", "--set", "robots.left.motor=network",
+                   "--set", "robots.left.policy=mirror", "--set", "robots.left.checkpoint=sim_assets/mirror_tower.pt")
+    assert_one_line_error(proc, "mirror_tower.pt", "no motor readout", "train-motor")
+    proc = run_cli("launch", "launch/tower.yaml", "--inprocess", "--set", "robots.left.motor=network",
+                   "--set", "robots.left.policy=expert")
+    assert_one_line_error(proc, "robots.left.motor", "policy: mirror")
+    proc = run_cli("launch", "launch/imitation.yaml", "--inprocess", "--set", "robots.left.motor=network")
+    assert_one_line_error(proc, "robots.left.motor", "tower")
+    old = _without_motor_arrays(short_demos, tmp_path / "old")
+    proc = run_cli("train-motor", "--checkpoint", str(SHIPPED), "--data", str(old), "--out", str(tmp_path / "x.pt"))
+    assert_one_line_error(proc, "episode_0000.npz", "no motor arrays", "robot-mirror demos")
+    assert not (tmp_path / "x.pt").exists()
+
+
+def _without_motor_arrays(src: Path, dst: Path) -> Path:
+    """A copy of a demonstration folder as an older version wrote it (no motor arrays)."""
+    from robot_mirror.mirror.dataset import episodes_sha256
+
+    dst.mkdir()
+    meta = json.loads((src / "meta.json").read_text())
+    for e in meta["episodes"]:
+        with np.load(src / e["file"]) as z:
+            kept = {k: z[k] for k in z.files if "motor" not in k}
+        np.savez_compressed(dst / e["file"], **kept)
+    meta["sha256"] = episodes_sha256(dst, [e["file"] for e in meta["episodes"]])
+    (dst / "meta.json").write_text(json.dumps(meta))
+    return dst
+
+
+def test_the_shipped_readout_builds_a_tower_with_both_arms(tmp_path: Path) -> None:
+    """Both arms moved by the network's motor readout (lock-step, so the
+    episode is the same every run): the tower stands, nobody enters the zone
+    out of turn. How often over many seeds is bench/motor.py's figure."""
+    motor = "sim_assets/mirror_tower_motor.pt"
+    args = ["--set", "task.blocks=2"]
+    for robot in ("left", "right"):
+        args += ["--set", f"robots.{robot}.policy=mirror", "--set", f"robots.{robot}.motor=network",
+                 "--set", f"robots.{robot}.checkpoint={motor}"]
+    proc = run_cli("launch", "launch/tower.yaml", "--inprocess", "--episodes", "1", "--seed", "7100", *args,
+                   "--out", str(tmp_path / "run"), timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    episode = json.loads((tmp_path / "run" / "summary.json").read_text())["episodes"][0]
+    assert episode["success"] and episode["zone_violations"] == 0
+    assert episode["min_arm_distance"] > 0.05
