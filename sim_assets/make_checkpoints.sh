@@ -51,3 +51,16 @@ done
 # Leave one arm out (not shipped; bench/cross_embodiment.py --without TYPE=PATH):
 #   --data demos_tower demos_tower_mirrorarm demos_tower_zoo010 --out no_iiwa.pt
 #   --data demos_tower demos_tower_iiwa demos_tower_zoo010      --out no_mirror_arm.pt
+
+# The motor readout (motor: network) on mirror_tower.pt's frozen core: the reactive expert and the
+# anticipating oracle as teachers (the oracle fetches during the partner's turn and waits at the
+# zone's edge, which the network's own anticipation then does too).
+$RM demos launch/tower.yaml --episodes 24 --seed 1000 --out "$DATA/motor_expert" --quiet
+for first in 2000 3000; do
+  $RM demos launch/tower.yaml --episodes 24 --seed "$first" --out "$DATA/motor_oracle_$first" --quiet \
+    --set robots.left.policy=oracle --set robots.right.policy=oracle
+done
+MOTOR_DATA="$DATA/motor_expert $DATA/motor_oracle_2000 $DATA/motor_oracle_3000"
+$RM train-motor --checkpoint sim_assets/mirror_tower.pt --data $MOTOR_DATA --out sim_assets/mirror_tower_motor.pt
+# Not shipped, for bench/motor.py: two more readout seeds and the blind ablation.
+#   train-motor ... --seed 1 | --seed 2 | --blind
