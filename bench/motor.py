@@ -47,6 +47,9 @@ def conditions(args) -> dict[str, tuple[str, str, str]]:
     for item in args.readout:  # more training seeds of the readout
         name, _, path = item.partition("=")
         out[name] = ("mirror", "network", path)
+    for item in args.lesioned:  # e.g. the same readout with other units named as its lesion
+        name, _, path = item.partition("=")
+        out[name] = ("mirror_lesioned", "network", path)
     return {k: v for k, v in out.items() if k in args.only} if args.only else out
 
 
@@ -112,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--blind-checkpoint", help="the same readout fitted with --blind (the ablation)")
     ap.add_argument("--readout", action="append", default=[], metavar="NAME=PATH",
                     help="another readout (e.g. another training seed) as condition NAME")
+    ap.add_argument("--lesioned", action="append", default=[], metavar="NAME=PATH",
+                    help="a checkpoint run as mirror_lesioned (e.g. random units as its mirror_units: the control)")
     ap.add_argument("--scenario", default="launch/tower.yaml")
     ap.add_argument("--set", dest="overrides", action="append", default=[], help="scenario override")
     ap.add_argument("--seeds", type=int, default=20)
