@@ -16,9 +16,9 @@ it will land on, the held block, whether it holds the turn, its gripper and
 how fast its joints move. Its own last command is not fed back: an
 efference copy (the distance to the last waypoint) halved the offline
 waypoint error and quartered the towers built (4/16 against 11/16), the
-"copycat" failure of behaviour cloning with history. No phase, no plan and no waypoint reaches
-it: which of reach / grasp / lift / carry / place / release comes next is
-for the network to know.
+"copycat" failure of behaviour cloning with history. No phase, no plan and
+no waypoint reaches it: which of reach / grasp / lift / carry / place /
+release comes next is for the network to know.
 
 The scripted planner is only the teacher (:func:`motor_teacher`, read from
 the expert's plan while demonstrations are recorded). The ``blind`` variant
@@ -43,20 +43,22 @@ CONTEXT_DIM = 18
 # point for what is held), the offset from it (3, base frame), the yaw change, speed (m/s), grip
 # logit, done logit.
 OUTPUT_DIM = 10
-REFERENCES = ("tool", "block", "landing")
+TOOL, BLOCK, LANDING = 0, 1, 2  # the references (see :func:`references`)
 # The reference a planner step's waypoint is measured from, by its action segment: a grasp is
 # aimed at the block, a placement at the landing point (so the readout learns a constant offset
-# where precision matters), a lift or a retreat from where the tool is; once the block is let go
-# (the tail of "place"), from the tool too (the landing point then jumps up a level).
-REFERENCE_OF_SEGMENT = {"wait": 0, "reach": 1, "grasp": 1, "carry": 2, "place": 2, "retreat": 0}
-
-
-def reference_of(segment: str, holding: bool) -> int:
-    return 0 if segment == "place" and not holding else REFERENCE_OF_SEGMENT.get(segment, 0)
+# where precision matters), a lift or a retreat from where the tool is.
+REFERENCE_OF_SEGMENT = {"wait": TOOL, "reach": BLOCK, "grasp": BLOCK, "carry": LANDING, "place": LANDING,
+                        "retreat": TOOL}
 MIN_SPEED, MAX_SPEED = 0.05, 0.5
 SEGMENT_ACTIVE, SEGMENT_DONE, INACTIVE = 0, 1, -1
 # What a demonstration keeps per tick to rebuild the context later (studies/demos.py).
 CONTEXT_INPUTS = ("ee_pose", "blocks", "holding", "my_turn", "gripper", "placed", "tower_count", "dq")
+
+
+def reference_of(segment: str, holding: bool) -> int:
+    """The reference of a teacher row. Once the block is let go (the tail of
+    "place"), the tool: the landing point then jumps up a level."""
+    return TOOL if segment == "place" and not holding else REFERENCE_OF_SEGMENT.get(segment, TOOL)
 
 
 def _yaw_pair(delta: float) -> tuple[float, float]:
@@ -137,6 +139,12 @@ def references(context: torch.Tensor) -> torch.Tensor:
     return torch.stack([tool, context[..., 0:3], landing], dim=-2)
 
 
+def reference_point(context: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """(..., CONTEXT_DIM), (...) reference indices -> (..., 3): the chosen reference's point."""
+    index = ref.long()[..., None, None].expand(*ref.shape, 1, 3)
+    return torch.gather(references(context), -2, index)[..., 0, :]
+
+
 class MotorHead(nn.Module):
     """(core own-stream state, context) -> the motor outputs (OUTPUT_DIM).
     ``blind``: the core state is zeroed (trained and run so), the no-mirror
@@ -161,8 +169,7 @@ class MotorHead(nn.Module):
     def waypoint(self, out: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         """(..., 4): the waypoint from the tool (base frame) and the yaw change:
         the most likely reference plus its offset."""
-        ref = torch.argmax(out[..., 0:3], dim=-1)
-        point = torch.gather(references(context), -2, ref[..., None, None].expand(*ref.shape, 1, 3))[..., 0, :]
+        point = reference_point(context, torch.argmax(out[..., 0:3], dim=-1))
         return torch.cat([point + out[..., 3:6] * self.out_scale[:3], out[..., 6:7] * self.out_scale[3:]], -1)
 
     def to_blob(self) -> dict:

@@ -30,7 +30,7 @@ from robot_mirror.mirror.checkpoint import load_checkpoint, read_checkpoint
 from robot_mirror.mirror.dataset import load_demos, read_npz
 from robot_mirror.mirror.model import MirrorNet
 from robot_mirror.mirror.motor import (CONTEXT_DIM, CONTEXT_INPUTS, SEGMENT_ACTIVE, SEGMENT_DONE, MotorHead,
-                                       motor_context, place_point, reference_of, references)
+                                       motor_context, place_point, reference_of, reference_point)
 
 MOTOR_KEYS = ("motor_state", "motor_waypoint", "motor_speed", "motor_grip")
 CONTEXT_KEYS = (*CONTEXT_INPUTS, "motor_block")
@@ -61,9 +61,10 @@ def stream_contexts(arrays: dict[str, np.ndarray], robot: int, frame: Frame, tow
     return out
 
 
-def motor_rows(model: MirrorNet, directory: str | Path) -> list[dict[str, np.ndarray]]:
+def motor_rows(model: MirrorNet, directory: str | Path, first_episode: int = 0) -> list[dict[str, np.ndarray]]:
     """Per stream (episode, robot) of a demonstration folder: the frozen core's
-    own-stream states beside the motor input and the planner's commands."""
+    own-stream states beside the motor input and the planner's commands;
+    episodes numbered from ``first_episode`` (several folders, one split)."""
     demos = load_demos(directory)
     meta = demos.meta
     if "tower_xy" not in meta or any("base" not in r for r in meta["robots"]):
@@ -71,10 +72,10 @@ def motor_rows(model: MirrorNet, directory: str | Path) -> list[dict[str, np.nda
                                "this version's `robot-mirror demos`")
     frames = [Frame(r["base"], math.radians(float(r["yaw_deg"]))) for r in meta["robots"]]
     tower_xy, size = np.asarray(meta["tower_xy"], float), float(meta["block_size"])
-    rows = []
+    rows, files = [], {}
     for s in demos.streams:
         path = demos.path / meta["episodes"][s.episode]["file"]
-        arrays = read_npz(path)
+        arrays = files[s.episode] = files.get(s.episode) or read_npz(path)  # once for both robots
         needed = [f"r{s.robot}_{k}" for k in (*MOTOR_KEYS, *CONTEXT_KEYS)]
         if any(k not in arrays for k in needed):
             raise RobotMirrorError(f"{path}: has no motor arrays (r{s.robot}_motor_*); record it again with "
@@ -86,7 +87,7 @@ def motor_rows(model: MirrorNet, directory: str | Path) -> list[dict[str, np.nda
         row["states"] = out.self_states[0].numpy()
         held = arrays[f"r{s.robot}_holding"] == arrays[f"r{s.robot}_motor_block"]
         row["motor_reference"] = np.array([reference_of(demos.segments[k], h) for k, h in zip(s.segment, held)])
-        row["episode"] = np.full(s.ticks, s.episode)
+        row["episode"] = np.full(s.ticks, first_episode + s.episode)
         rows.append(row)
     return rows
 
@@ -101,9 +102,7 @@ def _stack(rows: list[dict[str, np.ndarray]], episodes: set[int]) -> dict[str, t
 
 def offsets(data: dict[str, torch.Tensor]) -> torch.Tensor:
     """The teacher's waypoint as an offset from its reference (base frame) and its yaw change."""
-    refs = references(data["motor_context"])
-    ref = data["motor_reference"].long()
-    point = torch.gather(refs, 1, ref[:, None, None].expand(-1, 1, 3))[:, 0]
+    point = reference_point(data["motor_context"], data["motor_reference"])
     return torch.cat([data["motor_waypoint"][:, :3] - point, data["motor_waypoint"][:, 3:]], 1)
 
 
@@ -152,7 +151,9 @@ def scores(head: MotorHead, data: dict[str, torch.Tensor], constant: torch.Tenso
 
 def fit_motor(model: MirrorNet, data_dirs: Sequence[str | Path], options: MotorOptions) -> tuple[MotorHead, dict]:
     torch.manual_seed(options.seed)
-    rows = [r for d in data_dirs for r in _renumber(motor_rows(model, d), d, data_dirs)]
+    rows: list[dict[str, np.ndarray]] = []
+    for directory in data_dirs:
+        rows += motor_rows(model, directory, first_episode=1 + max((int(r["episode"][0]) for r in rows), default=-1))
     episodes = sorted({int(r["episode"][0]) for r in rows})
     order = np.random.default_rng(options.seed).permutation(episodes)
     k = max(1, int(round(len(episodes) * options.held_out))) if len(episodes) > 1 else 0
@@ -181,14 +182,6 @@ def fit_motor(model: MirrorNet, data_dirs: Sequence[str | Path], options: MotorO
                    held_out_episodes=len(held), train_episodes=len(train), steps=options.steps,
                    data=[str(Path(d)) for d in data_dirs])
     return head, metrics
-
-
-def _renumber(rows: list[dict], directory, all_dirs) -> list[dict]:
-    """Episodes of several folders numbered one after the other (whole-episode split)."""
-    offset = 100_000 * [str(d) for d in all_dirs].index(str(directory))
-    for r in rows:
-        r["episode"] = r["episode"] + offset
-    return rows
 
 
 def train_motor(checkpoint: str | Path, data_dirs: Sequence[str | Path], out: str | Path,
