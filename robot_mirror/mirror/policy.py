@@ -117,10 +117,7 @@ class MirrorPolicy:
 
     def _network_motor(self, ctx: PolicyContext, path: Path) -> NetworkMotorExpert:
         """``motor: network``: the readout moves the arm (mirror/motor_expert.py)."""
-        self.motor = motor_head_of(self.checkpoint)
-        if self.motor is None:
-            raise ConfigError(f"{path}: has no motor readout, needed by robots.{ctx.spec.name}.motor = network; "
-                              "fit one with `robot-mirror train-motor`")
+        self.motor = required_motor_head(self.checkpoint, path, ctx.spec.name)
         task = ctx.scenario.task
         self._tower_xy, self._block_size = np.asarray(task.tower_xy, float), float(task.block_size)
         return NetworkMotorExpert(ctx.spec, task, ctx.scenario.control_hz, ctx.kinematics,
@@ -222,6 +219,14 @@ def check_mirror_policy(scenario, robot: str) -> None:
     run it), or one without the motor readout that ``motor: network`` needs."""
     path = resolve_checkpoint(scenario, robot)
     checkpoint = load_checkpoint(path)
-    if scenario.robot(robot).motor == "network" and motor_head_of(checkpoint) is None:
+    if scenario.robot(robot).motor == "network":
+        required_motor_head(checkpoint, path, robot)
+
+
+def required_motor_head(checkpoint, path: Path, robot: str):
+    """The checkpoint's motor readout, which ``motor: network`` needs (one line if absent)."""
+    head = motor_head_of(checkpoint)
+    if head is None:
         raise ConfigError(f"{path}: has no motor readout, needed by robots.{robot}.motor = network; "
                           "fit one with `robot-mirror train-motor`")
+    return head
