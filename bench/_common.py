@@ -198,6 +198,19 @@ def run_pool(task: Callable, jobs: list, workers: int, on_result: Callable[[Any]
     return time.perf_counter() - start
 
 
+def tower_totals(summaries: dict[int, dict]) -> dict:
+    """Episode count, successes and the safety figures over ``{seed: episode summary}``."""
+    seeds = sorted(summaries)
+    return {
+        "episodes": len(seeds),
+        "successes": sum(summaries[s]["success"] for s in seeds),
+        "zone_violations": sum(summaries[s]["zone_violations"] for s in seeds),
+        "min_arm_distance": min(summaries[s]["min_arm_distance"] for s in seeds),
+        "tower_disturbances": sum(summaries[s].get("tower_disturbances", 0) for s in seeds),
+        "failed_seeds": [s for s in seeds if not summaries[s]["success"]],
+    }
+
+
 def pool_figures(seeds: int, workers: int, wall: float) -> dict:
     """The closing keys of an episode-pool script's JSON: seeds, workers,
     wall seconds and the machine (no processor)."""

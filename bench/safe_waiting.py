@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/_common.py; see its docstring
-from _common import from_root, pool_figures, run_pool, write_json  # noqa: E402
+from _common import from_root, pool_figures, run_pool, tower_totals, write_json  # noqa: E402
 
 MIN_DISTANCE = 0.05  # m between the two arms, at every sample
 XARM = ["robots.mirror.urdf=xarm/xarm6_robot.urdf", "robots.mirror.gripper=suction"]
@@ -85,18 +85,6 @@ def _task(job: tuple[str, str, int, int]) -> tuple[str, str, int, dict]:
     return pair, policy, seed, play(pair, policy, seed, blocks)
 
 
-def aggregate(summaries: dict[int, dict]) -> dict:
-    seeds = sorted(summaries)
-    return {
-        "episodes": len(seeds),
-        "successes": sum(summaries[s]["success"] for s in seeds),
-        "zone_violations": sum(summaries[s]["zone_violations"] for s in seeds),
-        "min_arm_distance": min(summaries[s]["min_arm_distance"] for s in seeds),
-        "tower_disturbances": sum(summaries[s].get("tower_disturbances", 0) for s in seeds),
-        "failed_seeds": [s for s in seeds if not summaries[s]["success"]],
-    }
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", type=int, default=20, help="episodes per pair and policy (seeds 0..N-1)")
@@ -113,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                                                        for pol in args.policies}
     wall = run_pool(_task, jobs, args.workers, lambda r: results[r[0], r[1]].__setitem__(r[2], r[3]))
 
-    figures = {pair: {pol: aggregate(results[pair, pol]) for pol in args.policies} for pair in args.pairs}
+    figures = {pair: {pol: tower_totals(results[pair, pol]) for pol in args.policies} for pair in args.pairs}
     print(f"\n{'pair':<18}{'policy':<10}{'success':>9}{'violations':>12}{'min dist [m]':>14}{'disturbed':>11}")
     for pair, row in figures.items():
         for pol, a in row.items():
