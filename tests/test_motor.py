@@ -153,3 +153,32 @@ def test_the_shipped_readout_builds_a_tower_with_both_arms(tmp_path: Path) -> No
     episode = json.loads((tmp_path / "run" / "summary.json").read_text())["episodes"][0]
     assert episode["success"] and episode["zone_violations"] == 0
     assert episode["min_arm_distance"] > 0.05
+
+
+def test_a_non_finite_command_is_held_not_followed() -> None:
+    """A NaN or inf that reaches the readout's input gives a non-finite
+    command: the arm holds that tick (the IK would refuse the target), and
+    follows again once the command is finite."""
+    from robot_mirror.config.scenario import load_scenario
+    from robot_mirror.env import TurnTakingEnv
+    from robot_mirror.mirror.motor import MotorCommand
+    from robot_mirror.mirror.motor_expert import NetworkMotorExpert
+
+    scenario = load_scenario(ROOT / "launch/tower.yaml")
+    env = TurnTakingEnv(scenario)
+    try:
+        obs = env.reset(seed=1)[0]["left"]
+        assert obs["my_turn"]
+        tool = np.asarray(obs["ee_pose"][:3], float)
+        commands = [MotorCommand(np.array([np.nan, 0.0, 0.3, 0.0]), 0.2, 0.0, False),
+                    MotorCommand(np.array([*tool[:2], tool[2] - 0.1, 0.0]), np.inf, 0.0, False),
+                    MotorCommand(np.array([*tool[:2], tool[2] - 0.1, 0.0]), 0.2, 0.0, False)]
+        expert = NetworkMotorExpert(env.specs[0], scenario.task, scenario.control_hz, env.twin("left"),
+                                    readout=lambda o, block: commands.pop(0))
+        first = expert.act(obs).q_target.copy()
+        assert np.array_equal(expert.act(obs).q_target, first) and expert.setpoint is None  # held twice
+        assert not np.allclose(expert.act(obs).q_target, first)  # finite again: it moves
+        assert np.all(np.isfinite(expert.q_cmd))
+    finally:
+        env.close()
+

@@ -12,12 +12,16 @@ planner's is safety and arbitration, the same in both modes:
 - when the readout says done, the checked joint-space way home, and the
   turn is given back only once that way keeps every link out of the zone;
 - a job the readout does not finish in ``NET_TIMEOUT_S`` is abandoned the
-  same way (counted by the evaluation as a failure, not hidden).
+  same way (counted by the evaluation as a failure, not hidden);
+- a command that is not finite (a NaN or inf that reached its input) is
+  not followed: the arm holds that tick (the IK would refuse the target).
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable
+
+import numpy as np
 
 from robot_mirror.mirror.motor import MotorCommand
 from robot_mirror.policies.tower_expert import ScriptedExpert, Step
@@ -49,5 +53,6 @@ class NetworkMotorExpert(ScriptedExpert):
         if (command.done and not holding and step.elapsed > MIN_NET_S) or step.elapsed > NET_TIMEOUT_S:
             self.gripper = 0.0
             return True
-        self._execute_move(Step("move", step.label, command.waypoint, command.grip, command.speed), obs)
+        if np.all(np.isfinite(command.waypoint)) and np.isfinite(command.speed):
+            self._execute_move(Step("move", step.label, command.waypoint, command.grip, command.speed), obs)
         return False
