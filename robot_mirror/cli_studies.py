@@ -9,10 +9,13 @@ one ``RobotMirrorError`` line, as everywhere in the command line.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from robot_mirror.errors import RobotMirrorError
 from robot_mirror.files import check_output
+
+MAX_MOTOR_NOISE = 0.05  # m: a larger drift would knock the tower while recording
 
 
 def add_study_commands(sub) -> None:
@@ -32,6 +35,9 @@ def _add_demos(sub) -> None:
     p.add_argument("--seed", type=int, help="seed of the first episode (default: the scenario's)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a scenario value, e.g. task.rounds=2")
+    p.add_argument("--motor-noise", type=float, default=0.0, metavar="M",
+                   help="perturb the scripted arms' tool paths by this standard deviation (m, at most "
+                        f"{MAX_MOTOR_NOISE}; DART) so the motor readout learns to recover (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_demos)
 
@@ -42,13 +48,16 @@ def cmd_demos(args) -> int:
 
     if args.episodes is not None and args.episodes < 1:
         raise RobotMirrorError(f"--episodes {args.episodes}: must be at least 1")
+    if not (math.isfinite(args.motor_noise) and 0.0 <= args.motor_noise <= MAX_MOTOR_NOISE):
+        raise RobotMirrorError(f"--motor-noise {args.motor_noise}: must be a number of metres in [0, {MAX_MOTOR_NOISE}]")
     overrides = list(args.overrides)
     if args.seed is not None:
         overrides.append(f"seed={args.seed}")
     check_output(args.out, "--out", folder=True, empty=True)
     scenario = load_scenario(args.scenario, overrides)
     episodes = args.episodes if args.episodes is not None else scenario.episodes
-    meta = run_demos(scenario, episodes=episodes, out=args.out, progress=not args.quiet)
+    meta = run_demos(scenario, episodes=episodes, out=args.out, progress=not args.quiet,
+                     motor_noise=args.motor_noise)
     ticks = sum(e["ticks"] for e in meta["episodes"])
     ok = sum(e["success"] for e in meta["episodes"])
     print(f"{len(meta['episodes'])} episode(s), {ticks} ticks, {ok} successful -> {Path(args.out) / 'meta.json'}")
@@ -108,7 +117,7 @@ def _add_train_motor(sub) -> None:
     p.add_argument("--data", required=True, nargs="+", help="demonstration folder(s) recorded with motor arrays")
     p.add_argument("--out", required=True, help="checkpoint file to write: the input plus the readout")
     p.add_argument("--seed", type=int, default=0, help="seed of the readout's weights, split and sampling")
-    p.add_argument("--steps", type=int, default=4000, help="optimiser steps (default 4000)")
+    p.add_argument("--steps", type=int, default=20000, help="optimiser steps (default 20000, about a minute)")
     p.add_argument("--blind", action="store_true",
                    help="the ablation: the readout never sees the core state (context only)")
     p.set_defaults(func=cmd_train_motor)

@@ -15,7 +15,7 @@ from robot_mirror.studies import demos
 from tests.conftest import ROOT, assert_one_line_error, run_cli
 
 META_KEYS = {"format", "scenario", "scenario_file", "task", "control_hz", "robots", "segments", "n_targets",
-             "block_size", "tower_xy", "perception", "episodes", "created", "sha256"}
+             "block_size", "tower_xy", "perception", "motor_noise", "episodes", "created", "sha256"}
 PER_ROBOT = {  # key: (dtype, shape after T; "dof" = the robot's dof)
     "q": (np.float32, ("dof",)), "dq": (np.float32, ("dof",)), "gripper": (np.float32, ()),
     "ee_pose": (np.float32, (7,)), "own_keypoints": (np.float32, (5, 3)), "own_ee_pose": (np.float32, (7,)),
@@ -156,3 +156,22 @@ def test_demos_bad_input_is_one_line(tmp_path) -> None:
                                   str(tmp_path / "c")), "not empty")
     assert_one_line_error(run_cli("demos", "launch/imitation.yaml", "--episodes", "1", "--out", str(tmp_path / "e"),
                                   "--set", "task.slots=99"), "task.slots")
+
+
+def test_motor_noise_perturbs_the_paths_reproducibly_and_the_teacher_still_succeeds(tmp_path) -> None:
+    sc = lambda: load_scenario(ROOT / "launch/tower.yaml", ["task.blocks=2"])  # noqa: E731
+    plain = demos.run_demos(sc(), episodes=1, out=tmp_path / "plain", progress=False)
+    noisy = [demos.run_demos(sc(), episodes=1, out=tmp_path / f"noisy{k}", progress=False, motor_noise=0.01)
+             for k in range(2)]
+    assert plain["motor_noise"] == 0.0 and noisy[0]["motor_noise"] == 0.01
+    assert noisy[0]["episodes"][0]["success"] and noisy[0]["sha256"] == noisy[1]["sha256"]  # seeded
+    a, b = (np.load(tmp_path / d / "episode_0000.npz") for d in ("plain", "noisy0"))
+    n = min(len(a["r0_ee_pose"]), len(b["r0_ee_pose"]))
+    gap = np.linalg.norm(a["r0_ee_pose"][:n, :3] - b["r0_ee_pose"][:n, :3], axis=1)
+    assert gap.max() > 0.01  # the path left the planner's own
+
+
+def test_motor_noise_bad_values_are_one_line(tmp_path) -> None:
+    for value in ("-0.01", "nan", "0.5"):
+        assert_one_line_error(run_cli("demos", "launch/tower.yaml", "--episodes", "1", "--out",
+                                      str(tmp_path / value), "--motor-noise", value), f"--motor-noise {value}")

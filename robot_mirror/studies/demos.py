@@ -22,6 +22,7 @@ from robot_mirror.errors import RobotMirrorError
 from robot_mirror.files import write_bytes_atomic
 from robot_mirror.mirror.dataset import DEMOS_FORMAT, SEGMENTS, episodes_sha256
 from robot_mirror.mirror.motor import INACTIVE, motor_teacher
+from robot_mirror.policies.drift import SetpointDrift
 from robot_mirror.policies import Tick, rollout
 
 SCRIPTED = ("expert", "oracle", "random")  # policies whose labels come from a script
@@ -158,9 +159,13 @@ def prepare_out(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
-def run_demos(scenario, *, episodes: int, out: str | Path, progress: bool = True) -> dict[str, Any]:
+def run_demos(scenario, *, episodes: int, out: str | Path, progress: bool = True,
+              motor_noise: float = 0.0) -> dict[str, Any]:
     """Record ``episodes`` episodes (seeds ``scenario.seed + i``) into ``out``;
-    returns the meta data written to ``out/meta.json``."""
+    returns the meta data written to ``out/meta.json``. ``motor_noise`` (m):
+    the scripted arms' tool setpoints are perturbed (DART,
+    :mod:`robot_mirror.policies.drift`) so the motor readout's teacher also
+    labels states off its own path."""
     from tqdm import tqdm
 
     from robot_mirror.env import TurnTakingEnv
@@ -176,6 +181,7 @@ def run_demos(scenario, *, episodes: int, out: str | Path, progress: bool = True
     env = TurnTakingEnv(scenario)
     try:
         policies = build_policies(env, scenario)
+        drifts = add_drift(policies, motor_noise, 1.0 / scenario.control_hz)
         robots = [{"name": s.name, "urdf": scenario.robot(s.name).urdf, "dof": int(env.twin(s.name).dof),
                    "gripper": env.twin(s.name).arm.gripper_kind, "base": list(scenario.robot(s.name).base),
                    "yaw_deg": float(scenario.robot(s.name).yaw_deg)} for s in env.specs]
@@ -183,15 +189,31 @@ def run_demos(scenario, *, episodes: int, out: str | Path, progress: bool = True
         bar = tqdm(range(episodes), desc=f"demos {scenario.name}", unit="episode", disable=not progress)
         for i in bar:
             seed = scenario.seed + i
+            for k, drift in enumerate(drifts):
+                drift.seed(seed, k)
             arrays, ticks, success = record_episode(env, policies, seed)
             listed.append({"file": write_episode(out, i, arrays), "seed": seed, "ticks": ticks, "success": success})
             bar.set_postfix(ticks=ticks, success=success)
         bar.close()
     finally:
         env.close()
-    meta = make_meta(scenario, robots, listed, episodes_sha256(out, [e["file"] for e in listed]))
+    meta = make_meta(scenario, robots, listed, episodes_sha256(out, [e["file"] for e in listed]), motor_noise)
     write_bytes_atomic(out / META, (json.dumps(meta, indent=2) + "\n").encode())
     return meta
+
+
+def add_drift(policies: dict[str, Any], std: float, dt: float) -> list[SetpointDrift]:
+    """Give every scripted arm that moves by tool setpoints a drift of ``std``
+    (none when 0); the drifts, in robot order."""
+    if std == 0.0:
+        return []
+    drifts = []
+    for policy in policies.values():
+        expert = getattr(policy, "expert", policy)
+        if hasattr(expert, "drift"):
+            expert.drift = SetpointDrift(std, dt)
+            drifts.append(expert.drift)
+    return drifts
 
 
 def write_episode(out: Path, index: int, arrays: dict[str, np.ndarray]) -> str:
@@ -203,7 +225,8 @@ def write_episode(out: Path, index: int, arrays: dict[str, np.ndarray]) -> str:
     return name
 
 
-def make_meta(scenario, robots: list[dict[str, Any]], listed: list[dict[str, Any]], sha256: str) -> dict[str, Any]:
+def make_meta(scenario, robots: list[dict[str, Any]], listed: list[dict[str, Any]], sha256: str,
+              motor_noise: float = 0.0) -> dict[str, Any]:
     """``meta.json`` of a demonstration folder (docs/demos.md)."""
     p = scenario.perception
     return {
@@ -218,6 +241,7 @@ def make_meta(scenario, robots: list[dict[str, Any]], listed: list[dict[str, Any
         "block_size": float(scenario.task.block_size),
         "tower_xy": [float(v) for v in getattr(scenario.task, "tower_xy", (0.0, 0.0))],
         "perception": {"noise_std": p.noise_std, "delay_ticks": p.delay_ticks, "drop_rate": p.drop_rate},
+        "motor_noise": float(motor_noise),
         "episodes": listed,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "sha256": sha256,
