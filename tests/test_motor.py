@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -118,6 +119,20 @@ def test_motor_network_refusals_are_one_line(short_demos: Path, tmp_path: Path) 
     proc = run_cli("train-motor", "--checkpoint", str(SHIPPED), "--data", str(old), "--out", str(tmp_path / "x.pt"))
     assert_one_line_error(proc, "episode_0000.npz", "no motor arrays", "robot-mirror demos")
     assert not (tmp_path / "x.pt").exists()
+    failed = _all_failed(short_demos, tmp_path / "failed")  # a teacher that never finished teaches nothing
+    proc = run_cli("train-motor", "--checkpoint", str(SHIPPED), "--data", str(failed), "--out", str(tmp_path / "z.pt"))
+    assert_one_line_error(proc, "--data", "no successful episode")
+    assert not (tmp_path / "z.pt").exists()
+
+
+def _all_failed(src: Path, dst: Path) -> Path:
+    """A copy of a demonstration folder whose every episode the teacher failed."""
+    shutil.copytree(src, dst)
+    meta = json.loads((dst / "meta.json").read_text())
+    for e in meta["episodes"]:
+        e["success"] = False
+    (dst / "meta.json").write_text(json.dumps(meta))
+    return dst
 
 
 def _without_motor_arrays(src: Path, dst: Path) -> Path:
@@ -182,3 +197,38 @@ def test_a_non_finite_command_is_held_not_followed() -> None:
     finally:
         env.close()
 
+
+
+def test_off_turn_the_way_home_from_beside_the_tower_waits_outside_the_zone() -> None:
+    """A readout's job can end off turn anywhere, e.g. beside the tower, where
+    the straight joint line home runs through the zone: off turn the arm
+    waits at the zone's edge; with the turn it goes home through it."""
+    from robot_mirror.config.scenario import load_scenario
+    from robot_mirror.env import TurnTakingEnv
+    from robot_mirror.mirror.motor_expert import HOME_GUARD_M, NetworkMotorExpert
+
+    scenario = load_scenario(ROOT / "launch/tower.yaml")
+    env = TurnTakingEnv(scenario)
+    try:
+        obs = dict(env.reset(seed=1)[0]["left"])
+        twin = env.twin("left")
+        expert = NetworkMotorExpert(env.specs[0], scenario.task, scenario.control_hz, twin,
+                                    readout=lambda o, block: None)
+        beyond, _, _ = twin.ik(np.array([-0.20, 0.35, 0.10, *top_down_quat(0.0)]), twin.home_q)  # beside the zone
+        closest = {}
+        for my_turn in (False, True):
+            expert.reset()
+            expert.q_cmd = beyond.copy()
+            assert expert.clearance.zone_distance(beyond, cap=1.0) > HOME_GUARD_M  # starts outside
+            step = Step("home", "retreat", gripper=0.0)
+            obs.update(my_turn=my_turn, q=beyond)
+            distances = []
+            for _ in range(600):
+                if expert._execute(step, obs):
+                    break
+                distances.append(expert.clearance.zone_distance(expert.q_cmd, cap=1.0))
+            closest[my_turn] = min(distances)
+        assert closest[True] < 0.0  # the way home does cross the zone
+        assert closest[False] >= HOME_GUARD_M - 1e-3  # off turn it stopped at the edge
+    finally:
+        env.close()

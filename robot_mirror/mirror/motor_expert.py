@@ -14,7 +14,14 @@ planner's is safety and arbitration, the same in both modes:
 - a job the readout does not finish in ``NET_TIMEOUT_S`` is abandoned the
   same way (counted by the evaluation as a failure, not hidden);
 - a command that is not finite (a NaN or inf that reached its input) is
-  not followed: the arm holds that tick (the IK would refuse the target).
+  not followed: the arm holds that tick (the IK would refuse the target);
+- off turn, the way home never takes a link into the zone. The planner's
+  own way home starts from the tower, with the turn held, and the turn is
+  given back only once the rest of it is clear; the readout's job can end
+  (done, or abandoned) anywhere, off turn, e.g. beyond the tower, where the
+  straight joint line home runs through the zone. Such an arm waits at
+  ``HOME_GUARD_M`` from the zone until its turn comes (a lesioned core once
+  swung an arm through the zone that way).
 """
 
 from __future__ import annotations
@@ -28,6 +35,10 @@ from robot_mirror.policies.tower_expert import ScriptedExpert, Step
 
 NET_TIMEOUT_S = 30.0
 MIN_NET_S = 0.5  # a "done" in the first half second is not believed
+# m: off turn, a step home that takes a link deeper than this into the zone's margin waits. Below
+# the planner's release margin (2 cm), so an arm that gave its turn back on a checked way home
+# never waits on it.
+HOME_GUARD_M = 0.01
 
 
 class NetworkMotorExpert(ScriptedExpert):
@@ -44,6 +55,8 @@ class NetworkMotorExpert(ScriptedExpert):
                      Step("home", "retreat", gripper=0.0, data={"after_place": True, "after_place_check": True})]
 
     def _execute(self, step: Step, obs) -> bool:
+        if step.kind == "home" and not obs["my_turn"]:
+            return self._home_off_turn(step, obs)
         if step.kind != "net":
             return super()._execute(step, obs)
         step.elapsed += self.dt
@@ -56,3 +69,14 @@ class NetworkMotorExpert(ScriptedExpert):
         if np.all(np.isfinite(command.waypoint)) and np.isfinite(command.speed):
             self._execute_move(Step("move", step.label, command.waypoint, command.grip, command.speed), obs)
         return False
+
+    def _home_off_turn(self, step: Step, obs) -> bool:
+        """The planner's step home, held where it would take a link into the zone."""
+        before = self.q_cmd.copy()
+        done = super()._execute(step, obs)
+        zone = self.clearance.zone_distance
+        now = zone(self.q_cmd, cap=HOME_GUARD_M)
+        if now < HOME_GUARD_M and now < zone(before, cap=HOME_GUARD_M) - 1e-4:
+            self.q_cmd = before
+            return False
+        return done
