@@ -54,13 +54,20 @@ done
 
 # The motor readout (motor: network) on mirror_tower.pt's frozen core: the reactive expert and the
 # anticipating oracle as teachers (the oracle fetches during the partner's turn and waits at the
-# zone's edge, which the network's own anticipation then does too).
+# zone's edge, which the network's own anticipation then does too), on their own paths and, for
+# recovery data (DART), with their tool paths perturbed by 1 and 1.5 cm (--motor-noise). Only
+# episodes the teacher finished are learnt from.
 $RM demos launch/tower.yaml --episodes 24 --seed 1000 --out "$DATA/motor_expert" --quiet
+ORACLE="--set robots.left.policy=oracle --set robots.right.policy=oracle"
 for first in 2000 3000; do
-  $RM demos launch/tower.yaml --episodes 24 --seed "$first" --out "$DATA/motor_oracle_$first" --quiet \
-    --set robots.left.policy=oracle --set robots.right.policy=oracle
+  $RM demos launch/tower.yaml --episodes 24 --seed "$first" --out "$DATA/motor_oracle_$first" --quiet $ORACLE
 done
-MOTOR_DATA="$DATA/motor_expert $DATA/motor_oracle_2000 $DATA/motor_oracle_3000"
+$RM demos launch/tower.yaml --episodes 24 --seed 4000 --out "$DATA/dart_oracle_4000" --motor-noise 0.01 --quiet $ORACLE
+$RM demos launch/tower.yaml --episodes 24 --seed 6000 --out "$DATA/dart_expert_6000" --motor-noise 0.01 --quiet
+$RM demos launch/tower.yaml --episodes 24 --seed 4100 --out "$DATA/dart_oracle_4100" --motor-noise 0.015 --quiet $ORACLE
+$RM demos launch/tower.yaml --episodes 24 --seed 6100 --out "$DATA/dart_expert_6100" --motor-noise 0.015 --quiet
+MOTOR_DATA="$DATA/motor_expert $DATA/motor_oracle_2000 $DATA/motor_oracle_3000 $DATA/dart_oracle_4000"
+MOTOR_DATA="$MOTOR_DATA $DATA/dart_expert_6000 $DATA/dart_oracle_4100 $DATA/dart_expert_6100"
 $RM train-motor --checkpoint sim_assets/mirror_tower.pt --data $MOTOR_DATA --out sim_assets/mirror_tower_motor.pt
 # Not shipped, for bench/motor.py: two more readout seeds and the blind ablation.
 #   train-motor ... --seed 1 | --seed 2 | --blind

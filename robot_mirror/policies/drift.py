@@ -54,3 +54,9 @@ class SetpointDrift:
         self.state += -a * self.state + self.std * math.sqrt(2.0 * a) * self.rng.standard_normal(3)
         self.offset += (self.state - self.offset) * (self.dt / self.smooth)
         return self.offset * min(1.0, distance_to_end / self.fade)
+
+    def apply(self, point: np.ndarray, start: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """``point`` (the setpoint of a move from ``start`` to ``target``) with
+        this tick's offset added."""
+        ends = min(float(np.linalg.norm(target - point)), float(np.linalg.norm(point - start)))
+        return point + self.step(ends)

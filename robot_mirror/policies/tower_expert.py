@@ -21,7 +21,6 @@ from robot_mirror.common.commands import ArmCommand
 from robot_mirror.geometry import top_down_quat, wrap_angle, yaw_of
 from robot_mirror.policies.clearance import (ZONE_MARGIN, Clearance, approach_height, follow_ik,
                                              retreat_waypoints)
-from robot_mirror.policies.drift import SetpointDrift
 from robot_mirror.policies.placing import held_height, held_offset, landing_surface
 from robot_mirror.sim.spec import RobotSpec
 
@@ -89,7 +88,7 @@ class ScriptedExpert:
         self.home_yaw = yaw_of(home_pose[3:])
         fingers = self.kin.arm.gripper_kind == "fingers"
         self.grasp_height = self.size / 2 + 0.005 if fingers else self.size - 0.003
-        self.drift: SetpointDrift | None = None  # set only when recording perturbed demonstrations
+        self.drift: Any = None  # a policies.drift.SetpointDrift when recording perturbed demonstrations (DART)
         self.reset()
 
     # ------------------------------------------------------------------
@@ -329,10 +328,8 @@ class ScriptedExpert:
             self.setpoint[3] += wrap_angle(target[3] - self.setpoint[3]) * frac
         else:
             self.setpoint = target.copy()
-        xyz = self.setpoint[:3]
-        if self.drift is not None:
-            start = step.data.setdefault("drift_from", previous[:3].copy())
-            xyz = xyz + self.drift.step(float(min(np.linalg.norm(target[:3] - xyz), np.linalg.norm(xyz - start))))
+        xyz = self.setpoint[:3] if self.drift is None else \
+            self.drift.apply(self.setpoint[:3], step.data.setdefault("drift_from", previous[:3].copy()), target[:3])
         pose = np.array([*xyz, *top_down_quat(self.setpoint[3])])
         q = follow_ik(self.kin, pose, self.q_cmd) if self.keep_posture else self.kin.ik(pose, self.q_cmd, 1)[0]
         if not obs["my_turn"] and self._would_enter_zone(q):
