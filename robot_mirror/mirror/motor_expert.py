@@ -74,9 +74,8 @@ class NetworkMotorExpert(ScriptedExpert):
         """The planner's step home, held where it would take a link into the zone."""
         before = self.q_cmd.copy()
         done = super()._execute(step, obs)
-        zone = self.clearance.zone_distance
-        now = zone(self.q_cmd, cap=HOME_GUARD_M)
-        if now < HOME_GUARD_M and now < zone(before, cap=HOME_GUARD_M) - 1e-4:
-            self.q_cmd = before
+        moved, self.q_cmd = self.q_cmd, before
+        if self._would_enter_zone(moved, HOME_GUARD_M):
             return False
+        self.q_cmd = moved
         return done

@@ -73,12 +73,13 @@ def motor_rows(model: MirrorNet, directory: str | Path, first_episode: int = 0) 
                                "this version's `robot-mirror demos`")
     frames = [Frame(r["base"], math.radians(float(r["yaw_deg"]))) for r in meta["robots"]]
     tower_xy, size = np.asarray(meta["tower_xy"], float), float(meta["block_size"])
-    rows, files = [], {}
+    rows, current, arrays = [], -1, {}
     for s in demos.streams:
         if not meta["episodes"][s.episode]["success"]:
             continue  # a teacher that failed (e.g. knocked the tower while perturbed) teaches nothing to copy
         path = demos.path / meta["episodes"][s.episode]["file"]
-        arrays = files[s.episode] = files.get(s.episode) or read_npz(path)  # once for both robots
+        if s.episode != current:  # an episode's two streams are adjacent: its file is read once
+            current, arrays = s.episode, read_npz(path)
         needed = [f"r{s.robot}_{k}" for k in (*MOTOR_KEYS, *CONTEXT_KEYS)]
         if any(k not in arrays for k in needed):
             raise RobotMirrorError(f"{path}: has no motor arrays (r{s.robot}_motor_*); record it again with "

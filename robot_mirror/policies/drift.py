@@ -6,16 +6,16 @@ paths; the cloned arm drifts off them and meets states the data never held
 Robust Imitation Learning") injects noise into the teacher's *execution*
 while recording: the arm visits the neighbourhood of the nominal path, and
 the teacher, being closed-loop, labels each of those states with its
-correction. Here the scripted planner's tool setpoint gets a smooth offset
-(an Ornstein-Uhlenbeck process, correlation time ``tau``, seen through a
-first-order low-pass of time constant ``smooth`` so the commanded path has
-no per-tick jitter; stationary standard deviation ``std`` per axis) that fades out over the last ``fade`` metres
-and first ``fade`` metres
-of each move, so grasps and placements themselves stay exact and the path
-is continuous from one move to the next: the data shows
-how to get back on track, and where precision matters the teacher is as
-precise as ever. The labels (:func:`robot_mirror.mirror.motor.motor_teacher`)
-are the planner's waypoints measured from the perturbed tool.
+correction. Here the scripted planner's tool setpoint gets a smooth offset:
+an Ornstein-Uhlenbeck process (correlation time ``tau``) seen through a
+first-order low-pass (time constant ``smooth``, so the commanded path has no
+per-tick jitter), with stationary standard deviation ``std`` per axis. It
+fades in over the first and out over the last ``fade`` metres of each move,
+so grasps and placements stay exact and the path is continuous from one move
+to the next: the data shows how to get back on track, and where precision
+matters the teacher is as precise as ever. The labels
+(:func:`robot_mirror.mirror.motor.motor_teacher`) are the planner's
+waypoints measured from the perturbed tool.
 
 Seeded per episode and robot, so a recording is reproducible bit for bit.
 """

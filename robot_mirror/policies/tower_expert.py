@@ -345,14 +345,14 @@ class ScriptedExpert:
             return error < REACH_TOL or step.arrived_for > 1.5
         return False
 
-    def _would_enter_zone(self, q: np.ndarray) -> bool:
+    def _would_enter_zone(self, q: np.ndarray, margin: float = ZONE_MARGIN) -> bool:
         """Would moving to ``q`` bring a link of the arm deeper into the
-        zone's margin (ZONE_MARGIN around the cylinder)? Off turn, no link
+        zone's ``margin`` (ZONE_MARGIN around the cylinder)? Off turn, no link
         goes there, whatever the plan and whatever the partner predicted."""
-        new = self.clearance.zone_distance(q, cap=ZONE_MARGIN)
-        if new >= ZONE_MARGIN:
+        new = self.clearance.zone_distance(q, cap=margin)
+        if new >= margin:
             return False
-        return new < self.clearance.zone_distance(self.q_cmd, cap=ZONE_MARGIN) - 1e-4
+        return new < self.clearance.zone_distance(self.q_cmd, cap=margin) - 1e-4
 
     def _clear_retreat(self, obs) -> bool:
         """Before the joint-space return home after a placement: if a link of

@@ -22,8 +22,8 @@ from robot_mirror.errors import RobotMirrorError
 from robot_mirror.files import write_bytes_atomic
 from robot_mirror.mirror.dataset import DEMOS_FORMAT, SEGMENTS, episodes_sha256
 from robot_mirror.mirror.motor import INACTIVE, motor_teacher
-from robot_mirror.policies.drift import SetpointDrift
 from robot_mirror.policies import Tick, rollout
+from robot_mirror.policies.drift import SetpointDrift
 
 SCRIPTED = ("expert", "oracle", "random")  # policies whose labels come from a script
 
