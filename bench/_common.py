@@ -51,6 +51,25 @@ def scenario_path(text: str) -> str:
     return str(p.resolve())
 
 
+# ------------------------------------------------------------ arm pairs
+XARM = ["robots.mirror.urdf=xarm/xarm6_robot.urdf", "robots.mirror.gripper=suction"]
+ZOO_SEED = 0  # robot_mirror.sim.zoo.generate seed: zoo arms by index
+
+
+def pairs(zoo_dir: Path, zoo_arms: list[int]) -> dict[str, tuple[str, list[str]]]:
+    """Pair name -> (scenario, overrides). Zoo arms replace the mirror_arm of tower_custom."""
+    from robot_mirror.sim.zoo import generate
+
+    out = {"panda+panda": ("launch/tower.yaml", []), "panda+iiwa": ("launch/tower_mixed.yaml", []),
+           "mirror_arm+panda": ("launch/tower_custom.yaml", []), "xarm6+panda": ("launch/tower_custom.yaml", XARM)}
+    arms = generate(max(zoo_arms) + 1, zoo_dir, seed=ZOO_SEED) if zoo_arms else []
+    for i in zoo_arms:
+        arm = arms[i]
+        out[f"{arm.name}+panda"] = ("launch/tower_custom.yaml",
+                                    [f"robots.mirror.urdf={arm.urdf}", f"robots.mirror.gripper={arm.gripper}"])
+    return out
+
+
 # -------------------------------------------------------- launched runs
 @contextmanager
 def temp_folder(prefix: str) -> Iterator[Path]:

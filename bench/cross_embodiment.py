@@ -24,25 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/_common.py; see its docstring
-from _common import from_root, write_json  # noqa: E402
-
-XARM = ["robots.mirror.urdf=xarm/xarm6_robot.urdf", "robots.mirror.gripper=suction"]
-ZOO_SEED = 0  # robot_mirror.sim.zoo.generate seed: zoo arms by index
-
-
-def pairs(zoo_dir: Path, zoo_arms: list[int]) -> dict[str, tuple[str, list[str]]]:
-    """Pair name -> (scenario, overrides). Zoo arms replace the mirror_arm of tower_custom."""
-    from robot_mirror.sim.zoo import generate
-
-    out = {"panda+panda": ("launch/tower.yaml", []), "panda+iiwa": ("launch/tower_mixed.yaml", []),
-           "mirror_arm+panda": ("launch/tower_custom.yaml", []), "xarm6+panda": ("launch/tower_custom.yaml", XARM)}
-    arms = generate(max(zoo_arms) + 1, zoo_dir, seed=ZOO_SEED) if zoo_arms else []
-    for i in zoo_arms:
-        arm = arms[i]
-        out[f"{arm.name}+panda"] = ("launch/tower_custom.yaml",
-                                    [f"robots.mirror.urdf={arm.urdf}", f"robots.mirror.gripper={arm.gripper}"])
-    return out
-
+from _common import from_root, pairs, write_json  # noqa: E402
 
 _ENVS: dict = {}  # per process: pair name -> TurnTakingEnv
 

@@ -22,10 +22,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/_common.py; see its docstring
-from _common import from_root, pool_figures, run_pool, tower_totals, write_json  # noqa: E402
+from _common import XARM, from_root, pool_figures, run_pool, tower_totals, write_json  # noqa: E402
 
 MIN_DISTANCE = 0.05  # m between the two arms, at every sample
-XARM = ["robots.mirror.urdf=xarm/xarm6_robot.urdf", "robots.mirror.gripper=suction"]
 PAIRS = {  # name -> (scenario, overrides, robot whose policy varies)
     "panda+iiwa": ("launch/tower_mixed.yaml", [], "panda"),
     "mirror_arm+panda": ("launch/tower_custom.yaml", [], "panda"),
