@@ -14,7 +14,18 @@ default perception level, and are copied here, from their own JSON, under
 - ``cross_embodiment`` and ``leave_one_out`` from
   ``docs/results/cross_embodiment.json`` (bench/cross_embodiment.py): the
   multi-body network's (observer, partner) cells, each held-out arm's cells
-  with their ratios to the trained network, and the online towers per pair.
+  with their ratios to the trained network, and the online towers per pair;
+- ``motor_bodies`` from ``docs/results/motor_bodies.json``
+  (bench/motor_bodies.py): the multi-body readout against the planner per
+  pair of arms, trained and never-trained bodies pooled apart, and from
+  ``docs/results/motor_bodies_seeds.json`` more readout training seeds on
+  the unseen arms (``readout_seeds``).
+
+The issue's headline keys are also written at the top level:
+``motor_network_success`` / ``motor_planner_success`` per task (the Panda
+pair; ``imitation`` has no motor readout: null), and
+``unseen_arm_success`` (the pairs with an arm the multi-body network never
+saw: both arms ``policy: mirror``, per motor mode).
 
 Nothing is measured here; run it after either benchmark.
 
@@ -59,12 +70,43 @@ def cross_summary(cross: dict) -> dict:
     }
 
 
+def bodies_summary(bodies: dict, source: str) -> dict:
+    rows = ("success_rate", "success_ci95", "placement_error_mm", "handoff_gap_s", "zone_violations",
+            "min_arm_distance", "tower_disturbances")
+    return {
+        "source": f"{source} (bench/motor_bodies.py)", "checkpoint": bodies["checkpoint"],
+        "trained_on": bodies["trained_on"], "first_seed": bodies["first_seed"], "seeds": bodies["seeds"],
+        "pairs": {p: {"unseen": v["unseen"], "conditions": {c: {k: f[k] for k in rows}
+                                                             for c, f in v["figures"].items()}}
+                  for p, v in bodies["pairs"].items()},
+        "trained": bodies["trained"], "unseen": bodies["unseen"],
+    }
+
+
+def headline(metrics: dict) -> None:
+    """The top-level keys the issue names, read from what was merged under ``tasks``."""
+    tower = metrics["tasks"]["tower"]
+    motor = tower.get("motor", {})
+    metrics["motor_network_success"] = {"tower": motor.get("motor_network_success"), "imitation": None}
+    metrics["motor_planner_success"] = {"tower": motor.get("motor_planner_success"), "imitation": None}
+    unseen = (tower.get("motor_bodies") or {}).get("unseen") or {}
+    metrics["unseen_arm_success"] = {
+        "source": "tasks.tower.motor_bodies.unseen",
+        **{f"motor_{name}": {k: row[k] for k in ("success_rate", "success_ci95", "episodes", "zone_violations",
+                                                 "min_arm_distance")}
+           for name, row in unseen.items() if name in ("planner", "network", "blind")},
+        "pairs": next(iter(unseen.values()), {}).get("pairs", []),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--metrics", type=Path, default=ROOT / "docs/results/metrics.json")
     ap.add_argument("--motor", type=Path, default=ROOT / "docs/results/motor.json")
     ap.add_argument("--motor-stress", type=Path, default=ROOT / "docs/results/motor_stress.json")
     ap.add_argument("--cross", type=Path, default=ROOT / "docs/results/cross_embodiment.json")
+    ap.add_argument("--bodies", type=Path, default=ROOT / "docs/results/motor_bodies.json")
+    ap.add_argument("--bodies-seeds", type=Path, default=ROOT / "docs/results/motor_bodies_seeds.json")
     args = ap.parse_args(argv)
     metrics = json.loads(args.metrics.read_text())
     tower = metrics["tasks"]["tower"]
@@ -76,6 +118,12 @@ def main(argv: list[str] | None = None) -> int:
         cross = cross_summary(json.loads(args.cross.read_text()))
         tower["leave_one_out"] = cross.pop("leave_one_out")
         tower["cross_embodiment"] = cross
+    if args.bodies.is_file():
+        name = str(args.bodies.relative_to(ROOT)) if args.bodies.is_relative_to(ROOT) else str(args.bodies)
+        tower["motor_bodies"] = bodies_summary(json.loads(args.bodies.read_text()), name)
+        if args.bodies_seeds.is_file():
+            tower["motor_bodies"]["readout_seeds"] = json.loads(args.bodies_seeds.read_text())["unseen"]
+    headline(metrics)
     args.metrics.write_text(json.dumps(metrics, indent=2) + "\n")
     print(f"wrote {args.metrics}")
     return 0

@@ -71,3 +71,39 @@ MOTOR_DATA="$MOTOR_DATA $DATA/dart_expert_6000 $DATA/dart_oracle_4100 $DATA/dart
 $RM train-motor --checkpoint sim_assets/mirror_tower.pt --data $MOTOR_DATA --out sim_assets/mirror_tower_motor.pt
 # Not shipped, for bench/motor.py: two more readout seeds and the blind ablation.
 #   train-motor ... --seed 1 | --seed 2 | --blind
+
+# The motor readout on every body (sim_assets/mirror_tower_multi_motor.pt): mirror_tower_multi.pt's
+# frozen core, the Panda data above, the same kinds of teacher episodes (the oracle on its own path
+# and perturbed by 1 and 1.5 cm, the reactive expert perturbed by 1 cm) for the other three bodies
+# of the multi-body network, and 16 perturbed oracle episodes on each of eight more generated zoo
+# arms beside a Panda (never zoo003 or zoo005: bench/motor_bodies.py's unseen arms).
+MOTOR_OTHER=""
+for pair in iiwa marm zoo010; do
+  case $pair in
+    iiwa) SC=launch/tower_mixed.yaml; ARMS="panda iiwa"; EXTRA=() ;;
+    marm) SC=launch/tower_custom.yaml; ARMS="mirror panda"; EXTRA=() ;;
+    zoo010) SC=launch/tower_custom.yaml; ARMS="mirror panda"
+      EXTRA=(--set "robots.mirror.urdf=$DATA/zoo/zoo010_panda_fingers.urdf" --set robots.mirror.gripper=auto) ;;
+  esac
+  ORACLE=(); for arm in $ARMS; do ORACLE+=(--set "robots.$arm.policy=oracle"); done
+  $RM demos $SC --episodes 16 --seed 2000 --out "$DATA/mb/${pair}_oracle" --quiet "${EXTRA[@]}" "${ORACLE[@]}"
+  $RM demos $SC --episodes 16 --seed 4000 --out "$DATA/mb/${pair}_dart_oracle" --motor-noise 0.01 --quiet \
+    "${EXTRA[@]}" "${ORACLE[@]}"
+  $RM demos $SC --episodes 16 --seed 6000 --out "$DATA/mb/${pair}_dart_expert" --motor-noise 0.01 --quiet "${EXTRA[@]}"
+  $RM demos $SC --episodes 16 --seed 4100 --out "$DATA/mb/${pair}_dart_oracle2" --motor-noise 0.015 --quiet \
+    "${EXTRA[@]}" "${ORACLE[@]}"
+  MOTOR_OTHER="$MOTOR_OTHER $DATA/mb/${pair}_dart_expert $DATA/mb/${pair}_dart_oracle"
+  MOTOR_OTHER="$MOTOR_OTHER $DATA/mb/${pair}_dart_oracle2 $DATA/mb/${pair}_oracle"
+done
+for i in 000 001 002 004 006 007 008 009; do
+  urdf=$(ls "$DATA"/zoo/zoo${i}_*.urdf)
+  name=$(basename "$urdf" .urdf)
+  gripper=$([[ $name == *fingers* ]] && echo auto || echo suction)
+  $RM demos launch/tower_custom.yaml --episodes 16 --seed 4200 --out "$DATA/mbz/$name" --motor-noise 0.01 --quiet \
+    --set "robots.mirror.urdf=$urdf" --set "robots.mirror.gripper=$gripper" \
+    --set robots.mirror.policy=oracle --set robots.panda.policy=oracle
+  MOTOR_OTHER="$MOTOR_OTHER $DATA/mbz/$name"
+done
+$RM train-motor --checkpoint sim_assets/mirror_tower_multi.pt --data $MOTOR_DATA $MOTOR_OTHER \
+  --out sim_assets/mirror_tower_multi_motor.pt
+# Not shipped, for bench/motor_bodies.py: the blind ablation (the same command with --blind).
