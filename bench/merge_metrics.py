@@ -40,6 +40,14 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# What is kept of each condition's row (bench/motor.py's ``aggregate``).
+ROW_KEYS = ("success_rate", "success_ci95", "blocks_stacked_fraction", "placement_error_mm", "handoff_gap_s",
+            "zone_violations", "min_arm_distance", "tower_disturbances")
+
+
+def shown(path: Path) -> str:
+    """``path`` as the merged file names it: relative to the project when inside it."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def motor_summary(motor: dict, source: str) -> dict:
@@ -51,10 +59,7 @@ def motor_summary(motor: dict, source: str) -> dict:
         "motor_planner_success": planner["success_rate"], "motor_planner_success_ci95": planner["success_ci95"],
         "goal": 0.9, "goal_met": network["success_ci95"][0] >= 0.9,
         "episodes": network["episodes"], "first_seed": motor["first_seed"],
-        "conditions": {name: {k: row[k] for k in ("success_rate", "success_ci95", "blocks_stacked_fraction",
-                                                  "placement_error_mm", "handoff_gap_s", "zone_violations",
-                                                  "min_arm_distance", "tower_disturbances")}
-                       for name, row in figures.items()},
+        "conditions": {name: {k: row[k] for k in ROW_KEYS} for name, row in figures.items()},
     }
 
 
@@ -71,12 +76,10 @@ def cross_summary(cross: dict) -> dict:
 
 
 def bodies_summary(bodies: dict, source: str) -> dict:
-    rows = ("success_rate", "success_ci95", "placement_error_mm", "handoff_gap_s", "zone_violations",
-            "min_arm_distance", "tower_disturbances")
     return {
         "source": f"{source} (bench/motor_bodies.py)", "checkpoint": bodies["checkpoint"],
         "trained_on": bodies["trained_on"], "first_seed": bodies["first_seed"], "seeds": bodies["seeds"],
-        "pairs": {p: {"unseen": v["unseen"], "conditions": {c: {k: f[k] for k in rows}
+        "pairs": {p: {"unseen": v["unseen"], "conditions": {c: {k: f[k] for k in ROW_KEYS}
                                                              for c, f in v["figures"].items()}}
                   for p, v in bodies["pairs"].items()},
         "trained": bodies["trained"], "unseen": bodies["unseen"],
@@ -94,7 +97,7 @@ def headline(metrics: dict) -> None:
         "source": "tasks.tower.motor_bodies.unseen",
         **{f"motor_{name}": {k: row[k] for k in ("success_rate", "success_ci95", "episodes", "zone_violations",
                                                  "min_arm_distance")}
-           for name, row in unseen.items() if name in ("planner", "network", "blind")},
+           for name, row in unseen.items()},
         "pairs": next(iter(unseen.values()), {}).get("pairs", []),
     }
 
@@ -112,15 +115,13 @@ def main(argv: list[str] | None = None) -> int:
     tower = metrics["tasks"]["tower"]
     for key, path in (("motor", args.motor), ("motor_stress", args.motor_stress)):
         if path.is_file():
-            name = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
-            tower[key] = motor_summary(json.loads(path.read_text()), name)
+            tower[key] = motor_summary(json.loads(path.read_text()), shown(path))
     if args.cross.is_file():
         cross = cross_summary(json.loads(args.cross.read_text()))
         tower["leave_one_out"] = cross.pop("leave_one_out")
         tower["cross_embodiment"] = cross
     if args.bodies.is_file():
-        name = str(args.bodies.relative_to(ROOT)) if args.bodies.is_relative_to(ROOT) else str(args.bodies)
-        tower["motor_bodies"] = bodies_summary(json.loads(args.bodies.read_text()), name)
+        tower["motor_bodies"] = bodies_summary(json.loads(args.bodies.read_text()), shown(args.bodies))
         if args.bodies_seeds.is_file():
             tower["motor_bodies"]["readout_seeds"] = json.loads(args.bodies_seeds.read_text())["unseen"]
     headline(metrics)
