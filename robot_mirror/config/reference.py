@@ -77,7 +77,7 @@ the vertical plane through the zone's axis, perpendicular to the line
 between the two bases; an arm's side is the half nearer its base, and its
 partner's side the other half. The tower task puts each arm's blocks on its
 own side; the imitation task puts each arm's slots (0.30 m from the zone's
-axis) and supply spot (0.35 m) on its own side, mirror images of the
+axis) and supply spot (0.32 m) on its own side, mirror images of the
 partner's.
 """
 
