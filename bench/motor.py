@@ -16,7 +16,12 @@ motor mode:
 Per condition: tower successes with the Wilson 95% interval, blocks stacked,
 placement error (each counted block's horizontal distance from the tower
 axis at the end), the hand-off gap, zone violations, the minimum distance
-between the arms and tower disturbances.
+between the arms and tower disturbances. On the imitation task
+(``--scenario launch/imitation.yaml``) the success is the task's own: rounds
+whose follower put its block in the right slot within the follow budget,
+over all rounds (Wilson over rounds), beside the episodes with every round
+on time, the follower's placement error, its follow latency (grant to
+release) and the leader's error from its announced slot.
 
     python bench/motor.py --checkpoint sim_assets/mirror_tower_motor.pt \\
         --blind-checkpoint /tmp/blind.pt [--readout network_seed1=/tmp/seed1.pt ...] \\
@@ -80,15 +85,17 @@ def play(job: tuple) -> tuple[str, int, dict]:
     last: dict = {}
     summary = rollout(env, build_policies(env, env.scenario), seed,
                       lambda tick: last.__setitem__("obs", tick.next_obs))
-    obs = next(iter(last["obs"].values()))
-    tower = np.asarray(env.scenario.task.tower_xy, float)
-    errors = [float(np.hypot(*(np.asarray(b[:2]) - tower))) for b, placed in zip(obs["blocks"], obs["placed"])
-              if placed]
-    summary["placement_errors_m"] = errors
+    if env.scenario.task.kind == "tower":
+        obs = next(iter(last["obs"].values()))
+        tower = np.asarray(env.scenario.task.tower_xy, float)
+        summary["placement_errors_m"] = [float(np.hypot(*(np.asarray(b[:2]) - tower)))
+                                         for b, placed in zip(obs["blocks"], obs["placed"]) if placed]
     return name, seed, summary
 
 
 def aggregate(runs: dict[int, dict]) -> dict:
+    if runs and "round_results" in next(iter(runs.values())):
+        return aggregate_imitation(runs)
     totals = tower_totals(runs)
     seeds = sorted(runs)
     wins, gaps = totals["successes"], [g for s in seeds for g in runs[s]["handoff_gaps"]]
@@ -104,10 +111,53 @@ def aggregate(runs: dict[int, dict]) -> dict:
     }
 
 
+def aggregate_imitation(runs: dict[int, dict]) -> dict:
+    """On-time rounds (the task's success) and how the arms placed and timed them."""
+    seeds = sorted(runs)
+    rounds = [r for s in seeds for r in runs[s]["round_results"]]
+    planned = sum(runs[s]["rounds"] for s in seeds)
+    hits = sum(r["success"] for r in rounds)
+
+    def mean(key: str, scale: float = 1.0, where=lambda r: True):
+        values = [scale * r[key] for r in rounds if where(r) and r.get(key) is not None]
+        return round(statistics.fmean(values), 3) if values else None
+
+    on_time_episodes = [s for s in seeds if sum(r["success"] for r in runs[s]["round_results"]) == runs[s]["rounds"]]
+    return {
+        "episodes": len(seeds), "rounds": planned, "rounds_played": len(rounds), "successes": hits,
+        "success_rate": round(hits / planned, 3) if planned else None, "success_ci95": wilson(hits, planned),
+        "episodes_all_on_time": len(on_time_episodes),
+        "right_slot": sum(r["placed"] for r in rounds), "late": sum(r["late"] for r in rounds),
+        "placement_error_mm": mean("error", 1000, lambda r: r["placed"]),
+        "leader_error_mm": mean("leader_error", 1000),
+        "follow_latency_s": mean("follow_latency"),
+        "zone_violations": sum(runs[s]["zone_violations"] for s in seeds),
+        "min_arm_distance": min(runs[s]["min_arm_distance"] for s in seeds),
+        "failed_seeds": [s for s in seeds if s not in on_time_episodes],
+    }
+
+
+def print_table(figures: dict[str, dict]) -> None:
+    if any("rounds" in a for a in figures.values()):
+        print(f"\n{'condition':<18}{'on time':>9}{'ci95':>16}{'all-on-time eps':>16}{'place err mm':>14}"
+              f"{'latency s':>10}{'viol':>6}{'min d':>7}")
+        for name, a in figures.items():
+            print(f"{name:<18}{a['successes']:>5}/{a['rounds']:<3}{str(a['success_ci95']):>16}"
+                  f"{a['episodes_all_on_time']:>12}/{a['episodes']:<3}{str(a['placement_error_mm']):>14}"
+                  f"{str(a['follow_latency_s']):>10}{a['zone_violations']:>6}{a['min_arm_distance']:>7.3f}")
+        return
+    print(f"\n{'condition':<18}{'success':>9}{'ci95':>16}{'stacked':>9}{'place err mm':>14}{'gap s':>7}"
+          f"{'viol':>6}{'min d':>7}")
+    for name, a in figures.items():
+        print(f"{name:<18}{a['successes']:>5}/{a['episodes']:<3}{str(a['success_ci95']):>16}"
+              f"{a['blocks_stacked_fraction']:>9}{str(a['placement_error_mm']):>14}{str(a['handoff_gap_s']):>7}"
+              f"{a['zone_violations']:>6}{a['min_arm_distance']:>7.3f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--checkpoint", default="sim_assets/mirror_tower_motor.pt",
-                    help="a tower checkpoint with a motor readout")
+                    help="a checkpoint with a motor readout (for the scenario's task)")
     ap.add_argument("--blind-checkpoint", help="the same readout fitted with --blind (the ablation)")
     ap.add_argument("--readout", action="append", default=[], metavar="NAME=PATH",
                     help="another readout (e.g. another training seed) as condition NAME")
@@ -129,12 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict[int, dict]] = {name: {} for name in chosen}
     wall = run_pool(play, jobs, args.workers, lambda r: results[r[0]].__setitem__(r[1], r[2]))
     figures = {name: aggregate(results[name]) for name in chosen}
-    print(f"\n{'condition':<18}{'success':>9}{'ci95':>16}{'stacked':>9}{'place err mm':>14}{'gap s':>7}"
-          f"{'viol':>6}{'min d':>7}")
-    for name, a in figures.items():
-        print(f"{name:<18}{a['successes']:>5}/{a['episodes']:<3}{str(a['success_ci95']):>16}"
-              f"{a['blocks_stacked_fraction']:>9}{str(a['placement_error_mm']):>14}{str(a['handoff_gap_s']):>7}"
-              f"{a['zone_violations']:>6}{a['min_arm_distance']:>7.3f}")
+    print_table(figures)
     write_json(args.json, {"scenario": args.scenario, "overrides": args.overrides, "checkpoint": args.checkpoint,
                            "blind_checkpoint": args.blind_checkpoint, "first_seed": args.first_seed,
                            "conditions": {k: list(v) for k, v in chosen.items()}, "figures": figures,

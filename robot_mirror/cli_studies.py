@@ -113,7 +113,7 @@ def cmd_train(args) -> int:
 def _add_train_motor(sub) -> None:
     p = sub.add_parser("train-motor", help="fit the motor readout (motor: network) on a trained network's frozen "
                                            "core (docs/mirror.md)")
-    p.add_argument("--checkpoint", required=True, help="a trained tower checkpoint, e.g. sim_assets/mirror_tower.pt")
+    p.add_argument("--checkpoint", required=True, help="a trained checkpoint of the task, e.g. sim_assets/mirror_tower.pt")
     p.add_argument("--data", required=True, nargs="+", help="demonstration folder(s) recorded with motor arrays")
     p.add_argument("--out", required=True, help="checkpoint file to write: the input plus the readout")
     p.add_argument("--seed", type=int, default=0, help="seed of the readout's weights, split and sampling")

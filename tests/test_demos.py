@@ -27,6 +27,7 @@ PER_ROBOT = {  # key: (dtype, shape after T; "dof" = the robot's dof)
     "blocks": (np.float32, ("blocks", 7)), "placed": (np.bool_, ("blocks",)), "tower_count": (np.int8, ()),
     "holding": (np.int8, ()), "motor_block": (np.int8, ()), "motor_state": (np.int8, ()),
     "motor_waypoint": (np.float32, (4,)), "motor_speed": (np.float32, ()), "motor_grip": (np.float32, ()),
+    "motor_place": (np.float32, (3,)),
 }
 
 

@@ -108,8 +108,9 @@ def test_motor_network_refusals_are_one_line(short_demos: Path, tmp_path: Path) 
     proc = run_cli("launch", "launch/tower.yaml", "--inprocess", "--set", "robots.left.motor=network",
                    "--set", "robots.left.policy=expert")
     assert_one_line_error(proc, "robots.left.motor", "policy: mirror")
-    proc = run_cli("launch", "launch/imitation.yaml", "--inprocess", "--set", "robots.left.motor=network")
-    assert_one_line_error(proc, "robots.left.motor", "tower")
+    proc = run_cli("launch", "launch/imitation.yaml", "--inprocess", "--set", "robots.left.motor=network",
+                   "--set", "robots.left.policy=mirror")  # the shipped imitation network: no readout
+    assert_one_line_error(proc, "mirror_imitation.pt", "no motor readout", "train-motor")
     proc = run_cli("launch", "launch/tower.yaml", "--inprocess", "--set", "robots.left.motor=muscles")
     assert_one_line_error(proc, "motor", "muscles", "planner, network")
     proc = run_cli("train-motor", "--checkpoint", str(SHIPPED), "--data", str(short_demos), "--out",

@@ -40,8 +40,8 @@ class RobotConfig:
                             " mirror, constant, heuristic, external, random, hold")
     checkpoint: str | None = field(None, doc="MirrorNet checkpoint for policy: mirror (default: shipped)")
     motor: str = field("planner", choices=("planner", "network"),
-                       doc="policy: mirror, tower: who moves the arm on its turn, the scripted planner or the "
-                           "network's motor readout (docs/mirror.md)")
+                       doc="policy: mirror: who moves the arm through a pick-and-place, the scripted planner or "
+                           "the network's motor readout (docs/mirror.md)")
 
     def base_frame(self) -> Frame:
         """The arm's base frame: where perception expresses what it sees."""
@@ -228,9 +228,9 @@ def _validate(raw: dict, source: str) -> Scenario:
     for i, r in enumerate(scenario.robots):
         if r.home_q is not None and not all(math.isfinite(v) for v in r.home_q):
             raise field_error(source, f"robots.{r.name}.home_q", r.home_q, "must be finite numbers")
-        if r.motor == "network" and (r.policy not in ("mirror", "mirror_lesioned") or kind != "tower"):
+        if r.motor == "network" and r.policy not in ("mirror", "mirror_lesioned"):
             raise field_error(source, f"robots.{r.name}.motor", r.motor,
-                              "'network' needs policy: mirror (or mirror_lesioned) and task.kind: tower")
+                              "'network' needs policy: mirror (or mirror_lesioned)")
     return scenario
 
 

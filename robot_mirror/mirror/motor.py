@@ -67,7 +67,9 @@ def _yaw_pair(delta: float) -> tuple[float, float]:
 
 
 def place_point(obs: dict[str, Any], tower_xy: np.ndarray, size: float, block: Optional[int]) -> np.ndarray:
-    """The tower top a block put down now lands on (world)."""
+    """The tower top a block put down now lands on (world): the tower
+    expert's ``landing_point``, rebuilt for tower recordings made before
+    demonstrations kept it (``motor_place``)."""
     tx, ty = float(tower_xy[0]), float(tower_xy[1])
     surface = landing_surface(obs, tx, ty, float(obs["tower_count"]) * size, size, skip=block)
     return np.array([tx, ty, surface])
@@ -91,7 +93,8 @@ def motor_context(obs: dict[str, Any], frame: Frame, block: Optional[int], place
             c[8:11] = c[0:3]
             c[11:13] = c[3:5]
             c[14] = 1.0
-        c[16] = float(bool(obs["placed"][block]))
+        placed = obs.get("placed")  # (the tower's; nothing is counted in imitation)
+        c[16] = float(bool(placed[block])) if placed is not None else 0.0
     c[5:8] = frame.vectors_to_local(np.asarray(place, float) - tool[:3])
     c[13] = float(bool(obs["my_turn"]))
     c[15] = float(obs["gripper"])

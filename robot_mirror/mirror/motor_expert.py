@@ -1,4 +1,4 @@
-"""``motor: network``: the tower arm moved by the mirror network's motor readout.
+"""``motor: network``: the arm moved by the mirror network's motor readout.
 
 The scripted expert's plan for a pick-and-place (reach, grasp, lift, carry,
 place, release, retreat) is replaced by one step, ``net``: every tick the
@@ -31,6 +31,7 @@ from typing import Any, Callable
 import numpy as np
 
 from robot_mirror.mirror.motor import MotorCommand
+from robot_mirror.policies.imitation_expert import ImitationExpert
 from robot_mirror.policies.tower_expert import ScriptedExpert, Step
 
 NET_TIMEOUT_S = 30.0
@@ -50,7 +51,7 @@ class NetworkMotorExpert(ScriptedExpert):
 
     def _plan_pick_and_place(self, obs, block: int, ahead: bool = False) -> None:
         self.block = block
-        self.target = int(obs["tower_count"])
+        self.target = self._place_spot(obs)[3]
         self.plan = [Step("net", "reach"),
                      Step("home", "retreat", gripper=0.0, data={"after_place": True, "after_place_check": True})]
 
@@ -79,3 +80,40 @@ class NetworkMotorExpert(ScriptedExpert):
             return False
         self.q_cmd = moved
         return done
+
+
+class NetworkImitationExpert(NetworkMotorExpert, ImitationExpert):
+    """The mirror game with the readout moving the arm. What stays the
+    imitation expert's is what the round asks and when: which block is ours,
+    the slot (the leader's announced one; the follower's recognised one,
+    asked every tick before the grant and committed at it), and the turn,
+    given back the moment our block is let go. Where the arm goes to fetch
+    it, hover over the slot, put it down and let go is the readout's, told
+    the slot only as the point its block lands on (``landing_point``)."""
+
+    def _plan_pick_and_place(self, obs, block: int, ahead: bool = False) -> None:
+        self._turn_released = False
+        self._letting_go = False
+        self._had_block = False
+        self._committed = bool(obs["my_turn"])
+        NetworkMotorExpert._plan_pick_and_place(self, obs, block)
+
+    def _retarget(self, obs) -> None:
+        """Before the grant: the readout is steered by the slot believed now."""
+        slot = self._ask(obs)
+        if self.plan and self.block is not None and 0 <= slot < len(obs["slots"]):
+            self._slot = self.target = slot
+
+    def _execute(self, step: Step, obs) -> bool:
+        if step.kind == "net":
+            self._had_block = self._had_block or int(obs["holding"]) == self.block
+        done = super()._execute(step, obs)
+        if step.kind == "net" and self._had_block and self.gripper == 0.0:
+            self._letting_go = True  # opened after holding it: ImitationExpert.act gives the turn back
+        return done
+
+    def act(self, obs: dict[str, Any]):
+        if self._following(obs) and obs["my_turn"] and self.plan:
+            self._retarget(obs)  # the grant: asked once more, then committed
+            self._committed = True
+        return super().act(obs)

@@ -49,15 +49,18 @@ class MotorOptions:
 def stream_contexts(arrays: dict[str, np.ndarray], robot: int, frame: Frame, tower_xy: np.ndarray,
                     size: float) -> np.ndarray:
     """The readout's input, tick by tick, rebuilt from what the demonstration kept
-    (the same :func:`motor_context` the arm runs online)."""
+    (the same :func:`motor_context` the arm runs online, on the landing point
+    the planner aimed at; tower recordings without ``motor_place`` rebuild it)."""
     a = {k: arrays[f"r{robot}_{k}"] for k in CONTEXT_KEYS}
+    places = arrays.get(f"r{robot}_motor_place")
     out = np.zeros((len(a["motor_block"]), CONTEXT_DIM), np.float32)
     for t in range(len(out)):
         obs = {k: a[k][t] for k in CONTEXT_KEYS}
         block = int(obs["motor_block"])
         if block < 0:
             continue  # no pick-and-place under way: not trained on
-        out[t] = motor_context(obs, frame, block, place_point(obs, tower_xy, size, block))
+        place = places[t] if places is not None else place_point(obs, tower_xy, size, block)
+        out[t] = motor_context(obs, frame, block, place)
     return out
 
 

@@ -44,8 +44,8 @@ from robot_mirror.errors import ConfigError
 from robot_mirror.mirror.checkpoint import load_checkpoint
 from robot_mirror.mirror.features import body_features
 from robot_mirror.mirror.model import LESION_K
-from robot_mirror.mirror.motor import MotorCommand, decode, motor_context, place_point
-from robot_mirror.mirror.motor_expert import NetworkMotorExpert
+from robot_mirror.mirror.motor import MotorCommand, decode, motor_context
+from robot_mirror.mirror.motor_expert import NetworkImitationExpert, NetworkMotorExpert
 from robot_mirror.mirror.motor_train import motor_head_of
 from robot_mirror.policies import PolicyContext
 from robot_mirror.policies.builtin import make_expert
@@ -116,16 +116,21 @@ class MirrorPolicy:
         return self.expert.act(obs)
 
     def _network_motor(self, ctx: PolicyContext, path: Path) -> NetworkMotorExpert:
-        """``motor: network``: the readout moves the arm (mirror/motor_expert.py)."""
+        """``motor: network``: the readout moves the arm (mirror/motor_expert.py),
+        told what the network recognises as the planner would be."""
         self.motor = required_motor_head(self.checkpoint, path, ctx.spec.name)
-        task = ctx.scenario.task
-        self._tower_xy, self._block_size = np.asarray(task.tower_xy, float), float(task.block_size)
-        return NetworkMotorExpert(ctx.spec, task, ctx.scenario.control_hz, ctx.kinematics,
+        sc = ctx.scenario
+        if sc.task.kind == "imitation":
+            return NetworkImitationExpert(ctx.spec, sc.task, sc.control_hz, ctx.kinematics,
+                                          slot_source=self.recognised_slot, readout=self.motor_command)
+        return NetworkMotorExpert(ctx.spec, sc.task, sc.control_hz, ctx.kinematics,
                                   turn_end_predictor=self.predicted_turn_end, readout=self.motor_command)
 
     def motor_command(self, obs: dict[str, Any], block: int) -> MotorCommand:
-        """The motor readout on the own-stream state: where the tool goes next."""
-        place = place_point(obs, self._tower_xy, self._block_size, block)
+        """The motor readout on the own-stream state: where the tool goes next,
+        toward where the motion layer says the block lands (the tower top; the
+        recognised slot)."""
+        place = self.expert.landing_point(obs)
         context = torch.from_numpy(motor_context(obs, self.frame, block, place))
         with torch.inference_mode():
             out = self.motor(self.hidden[0:1], context[None])[0]

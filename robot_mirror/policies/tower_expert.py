@@ -153,6 +153,14 @@ class ScriptedExpert:
         level = int(obs["tower_count"])
         return float(self.tower_xy[0]), float(self.tower_xy[1]), level * self.size, level
 
+    def landing_point(self, obs) -> np.ndarray:
+        """Where the current job's block lands if put down now (world x, y and
+        the height of the surface under it): the place spot over whatever
+        already lies there. The motor readout's target (its teacher records
+        it; ``motor: network`` computes it the same way, whatever the task)."""
+        x, y, surface, _ = self._place_spot(obs)
+        return np.array([x, y, landing_surface(obs, x, y, surface, self.size, skip=self.block)])
+
     def _grasp_yaws(self, block_pose: np.ndarray) -> tuple[float, float]:
         """Gripper yaw for the grasp (a face-aligned yaw near the home yaw) and
         for the place (turned so the block lands square to the tower)."""

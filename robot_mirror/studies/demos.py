@@ -66,7 +66,7 @@ def partner_turn_end_in(holder_is_partner: np.ndarray, partner_ends: list[int], 
 ROW_KEYS = ("q", "dq", "gripper", "ee_pose", "own_ee_pose", "own_keypoints", "seen_partner_keypoints", "seen_partner_ee_pose",
             "seen_partner_gripper", "partner_observed", "segment", "target", "block", "my_turn", "holder",
             "blocks", "placed", "tower_count", "holding", "motor_block", "motor_state", "motor_waypoint",
-            "motor_speed", "motor_grip")
+            "motor_speed", "motor_grip", "motor_place")
 
 
 def _append_row(rows: dict[str, list], obs: dict[str, Any], policy, frame) -> None:
@@ -91,8 +91,10 @@ def _append_motor(rows: dict[str, list], obs: dict[str, Any], expert, frame) -> 
     if hasattr(expert, "plan"):
         state, waypoint, speed, grip = motor_teacher(expert, obs, frame)
         block = -1 if expert.block is None else int(expert.block)
+        place = expert.landing_point(obs) if state != INACTIVE else np.full(3, np.nan)
     else:  # not a scripted planner: nothing to teach
         state, waypoint, speed, grip, block = INACTIVE, np.full(4, np.nan), float("nan"), 0.0, -1
+        place = np.full(3, np.nan)
     n = len(obs["blocks"])
     rows["blocks"].append(obs["blocks"])
     rows["placed"].append(obs.get("placed", np.zeros(n, bool)))
@@ -103,6 +105,7 @@ def _append_motor(rows: dict[str, list], obs: dict[str, Any], expert, frame) -> 
     rows["motor_waypoint"].append(waypoint)
     rows["motor_speed"].append(speed)
     rows["motor_grip"].append(grip)
+    rows["motor_place"].append(place)
 
 
 def _robot_arrays(rows: dict[str, list], prefix: str, partner: str, partner_ends: list[int], final_tick: int,
@@ -115,7 +118,7 @@ def _robot_arrays(rows: dict[str, list], prefix: str, partner: str, partner_ends
     out[prefix + "partner_observed"] = np.asarray(rows["partner_observed"], dtype=bool)
     for key in ("segment", "target", "block", "motor_state", "motor_block", "holding", "tower_count"):
         out[prefix + key] = np.asarray(rows[key], dtype=np.int8)
-    for key in ("blocks", "motor_waypoint", "motor_speed", "motor_grip"):
+    for key in ("blocks", "motor_waypoint", "motor_speed", "motor_grip", "motor_place"):
         out[prefix + key] = np.asarray(rows[key], dtype=np.float32)
     out[prefix + "placed"] = np.asarray(rows["placed"], dtype=bool)
     out[prefix + "my_turn"] = np.asarray(rows["my_turn"], dtype=bool)
