@@ -137,7 +137,8 @@ def test_turn_is_given_back_only_when_the_way_home_keeps_out_of_the_zone() -> No
     the rest of its straight joint line home keeps every link out of the
     zone (zoo040_panda swung its forearm back in after releasing)."""
     from robot_mirror.config.scenario import load_scenario
-    from robot_mirror.policies.tower_expert import ScriptedExpert, Step
+    from robot_mirror.policies.plan import Step
+    from robot_mirror.policies.tower_expert import ScriptedExpert
     from tests.conftest import ROOT
 
     scenario = load_scenario(ROOT / "launch/tower.yaml")

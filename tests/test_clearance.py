@@ -11,7 +11,8 @@ import pytest
 from robot_mirror.config.scenario import load_scenario
 from robot_mirror.geometry import top_down_quat
 from robot_mirror.policies.clearance import TOWER_MARGIN, ZONE_MARGIN, Clearance, retreat_waypoints
-from robot_mirror.policies.tower_expert import ScriptedExpert, Step
+from robot_mirror.policies.plan import Step
+from robot_mirror.policies.tower_expert import ScriptedExpert
 from robot_mirror.sim.kinematics import Kinematics
 from robot_mirror.sim.spec import RobotSpec
 from robot_mirror.sim.tasks.tower import TowerTask

@@ -32,7 +32,8 @@ import numpy as np
 
 from robot_mirror.mirror.motor import MotorCommand
 from robot_mirror.policies.imitation_expert import ImitationExpert
-from robot_mirror.policies.tower_expert import ScriptedExpert, Step
+from robot_mirror.policies.plan import Step
+from robot_mirror.policies.tower_expert import ScriptedExpert
 
 NET_TIMEOUT_S = 30.0
 MIN_NET_S = 0.5  # a "done" in the first half second is not believed

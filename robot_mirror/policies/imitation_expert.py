@@ -38,7 +38,8 @@ from typing import Any, Callable
 import numpy as np
 
 from robot_mirror.common.commands import ArmCommand
-from robot_mirror.policies.tower_expert import FREE_SPEED, ScriptedExpert, Step
+from robot_mirror.policies.plan import FREE_SPEED, Step
+from robot_mirror.policies.tower_expert import ScriptedExpert
 
 
 class OracleSlot:

@@ -12,7 +12,6 @@ in a policy process.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
@@ -22,12 +21,12 @@ from robot_mirror.geometry import top_down_quat, wrap_angle, yaw_of
 from robot_mirror.policies.clearance import (ZONE_MARGIN, Clearance, approach_height, follow_ik,
                                              retreat_waypoints)
 from robot_mirror.policies.placing import held_height, held_offset, landing_surface
+from robot_mirror.policies.plan import FREE_SPEED, Step
 from robot_mirror.sim.spec import RobotSpec
 
 if TYPE_CHECKING:  # the twin is handed in; importing it here would load pybullet
     from robot_mirror.sim.kinematics import Kinematics
 
-FREE_SPEED = 0.5     # m/s, moves in free space
 NEAR_SPEED = 0.15    # m/s, moves near contact
 JOINT_SPEED = 1.5    # rad/s, joint-space return home
 REACH_TOL = 0.006    # m, waypoint reached
@@ -36,23 +35,6 @@ MAX_RETRIES = 2
 STAGING_MARGIN = 0.10  # m outside the zone edge where an anticipating arm waits
 SETTLE = 0.15        # s per waypoint beyond distance / speed, for time estimates
 RELEASE_MARGIN = 0.02  # m: the way home keeps every link this far out of the zone before the turn is given back
-
-
-@dataclass
-class Step:
-    """One segment of a plan. ``label`` is the action segment it belongs to
-    (reach, grasp, carry, place, retreat, home), which later becomes the
-    mirror network's training label."""
-
-    kind: str                  # "move" | "grip" | "home" | "gate" (wait for the turn)
-    label: str
-    target: np.ndarray | None = None  # (x, y, z, yaw) for moves
-    gripper: float = 0.0
-    speed: float = FREE_SPEED
-    duration: float = 0.0
-    elapsed: float = 0.0
-    arrived_for: float = 0.0
-    data: dict[str, Any] = field(default_factory=dict)
 
 
 class ScriptedExpert:
