@@ -1,9 +1,9 @@
-"""Copy the benchmarks' tower figures into ``docs/results/metrics.json``.
+"""Copy the benchmarks' figures into ``docs/results/metrics.json``.
 
 ``robot-mirror evaluate`` writes ``metrics.json`` (the scorecard per task and
-perception level). The figures of two benchmarks belong beside it, at the
-default perception level, and are copied here, from their own JSON, under
-``tasks.tower``:
+perception level). The figures of the motor and body benchmarks belong
+beside it, at the default perception level, and are copied here, from their
+own JSON, under ``tasks.tower`` (and ``tasks.imitation``):
 
 - ``motor`` from ``docs/results/motor.json`` (bench/motor.py):
   ``motor_network_success`` and ``motor_planner_success`` with their 95%
@@ -15,6 +15,9 @@ default perception level, and are copied here, from their own JSON, under
   ``docs/results/cross_embodiment.json`` (bench/cross_embodiment.py): the
   multi-body network's (observer, partner) cells, each held-out arm's cells
   with their ratios to the trained network, and the online towers per pair;
+- ``motor`` under ``tasks.imitation`` from ``docs/results/motor_imitation.json``
+  (bench/motor.py on ``launch/imitation.yaml``: rounds on time), with the
+  rows of ``motor_imitation_controls.json`` beside it when present;
 - ``motor_bodies`` from ``docs/results/motor_bodies.json``
   (bench/motor_bodies.py): the multi-body readout against the planner per
   pair of arms, trained and never-trained bodies pooled apart, and from
@@ -23,7 +26,7 @@ default perception level, and are copied here, from their own JSON, under
 
 The issue's headline keys are also written at the top level:
 ``motor_network_success`` / ``motor_planner_success`` per task (the Panda
-pair; ``imitation`` has no motor readout: null), and
+pair; imitation: the fraction of rounds on time), and
 ``unseen_arm_success`` (the pairs with an arm the multi-body network never
 saw: both arms ``policy: mirror``, per motor mode).
 
@@ -43,6 +46,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # What is kept of each condition's row (bench/motor.py's ``aggregate``).
 ROW_KEYS = ("success_rate", "success_ci95", "blocks_stacked_fraction", "placement_error_mm", "handoff_gap_s",
             "zone_violations", "min_arm_distance", "tower_disturbances")
+# The same for the imitation rows (rounds on time, bench/motor.py's ``aggregate_imitation``).
+IMITATION_ROW_KEYS = ("success_rate", "success_ci95", "rounds", "episodes_all_on_time", "placement_error_mm",
+                      "leader_error_mm", "follow_latency_s", "zone_violations", "min_arm_distance")
 
 
 def shown(path: Path) -> str:
@@ -59,7 +65,8 @@ def motor_summary(motor: dict, source: str) -> dict:
         "motor_planner_success": planner["success_rate"], "motor_planner_success_ci95": planner["success_ci95"],
         "goal": 0.9, "goal_met": network["success_ci95"][0] >= 0.9,
         "episodes": network["episodes"], "first_seed": motor["first_seed"],
-        "conditions": {name: {k: row[k] for k in ROW_KEYS} for name, row in figures.items()},
+        "conditions": {name: {k: row[k] for k in (IMITATION_ROW_KEYS if "rounds" in row else ROW_KEYS)}
+                       for name, row in figures.items()},
     }
 
 
@@ -89,9 +96,9 @@ def bodies_summary(bodies: dict, source: str) -> dict:
 def headline(metrics: dict) -> None:
     """The top-level keys the issue names, read from what was merged under ``tasks``."""
     tower = metrics["tasks"]["tower"]
-    motor = tower.get("motor", {})
-    metrics["motor_network_success"] = {"tower": motor.get("motor_network_success"), "imitation": None}
-    metrics["motor_planner_success"] = {"tower": motor.get("motor_planner_success"), "imitation": None}
+    motors = {task: metrics["tasks"][task].get("motor", {}) for task in ("tower", "imitation")}
+    for mode in ("network", "planner"):
+        metrics[f"motor_{mode}_success"] = {task: m.get(f"motor_{mode}_success") for task, m in motors.items()}
     unseen = (tower.get("motor_bodies") or {}).get("unseen") or {}
     metrics["unseen_arm_success"] = {
         "source": "tasks.tower.motor_bodies.unseen",
@@ -107,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--metrics", type=Path, default=ROOT / "docs/results/metrics.json")
     ap.add_argument("--motor", type=Path, default=ROOT / "docs/results/motor.json")
     ap.add_argument("--motor-stress", type=Path, default=ROOT / "docs/results/motor_stress.json")
+    ap.add_argument("--motor-imitation", type=Path, default=ROOT / "docs/results/motor_imitation.json")
     ap.add_argument("--cross", type=Path, default=ROOT / "docs/results/cross_embodiment.json")
     ap.add_argument("--bodies", type=Path, default=ROOT / "docs/results/motor_bodies.json")
     ap.add_argument("--bodies-seeds", type=Path, default=ROOT / "docs/results/motor_bodies_seeds.json")
@@ -116,6 +124,15 @@ def main(argv: list[str] | None = None) -> int:
     for key, path in (("motor", args.motor), ("motor_stress", args.motor_stress)):
         if path.is_file():
             tower[key] = motor_summary(json.loads(path.read_text()), shown(path))
+    if args.motor_imitation.is_file():
+        imitation = motor_summary(json.loads(args.motor_imitation.read_text()), shown(args.motor_imitation))
+        controls = args.motor_imitation.with_name(args.motor_imitation.stem + "_controls.json")
+        if controls.is_file():  # the constant and random-lesion rows, run apart on the same seeds
+            figures = json.loads(controls.read_text())["figures"]
+            imitation["conditions"].update({name: {k: row[k] for k in IMITATION_ROW_KEYS}
+                                            for name, row in figures.items()})
+            imitation["source"] += f" and {shown(controls)}"
+        metrics["tasks"]["imitation"]["motor"] = imitation
     if args.cross.is_file():
         cross = cross_summary(json.loads(args.cross.read_text()))
         tower["leave_one_out"] = cross.pop("leave_one_out")

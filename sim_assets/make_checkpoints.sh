@@ -23,15 +23,19 @@ RM=${RM:-.venv/bin/robot-mirror}
 DATA=${DATA:-data}
 
 $RM demos launch/tower.yaml --episodes 20 --seed 1000 --out "$DATA/demos_tower" --quiet
-$RM demos launch/imitation.yaml --episodes 24 --seed 1000 --out "$DATA/demos_imitation" --quiet
+# The imitation episodes 1000-1023 in two halves, recorded side by side (one per core); train reads both.
+$RM demos launch/imitation.yaml --episodes 12 --seed 1000 --out "$DATA/demos_imitation_a" --quiet &
+$RM demos launch/imitation.yaml --episodes 12 --seed 1012 --out "$DATA/demos_imitation_b" --quiet &
+wait
 
 for task in tower imitation; do
   epochs=$([ "$task" = imitation ] && echo 48 || echo 12)
+  data=$([ "$task" = imitation ] && echo "$DATA/demos_imitation_a $DATA/demos_imitation_b" || echo "$DATA/demos_tower")
   for seed in 0 1 2; do
     suffix=$([ "$seed" = 0 ] && echo "" || echo "_seed$seed")
-    $RM train --data "$DATA/demos_$task" --out "sim_assets/mirror_${task}${suffix}.pt" --seed "$seed" \
+    $RM train --data $data --out "sim_assets/mirror_${task}${suffix}.pt" --seed "$seed" \
       --epochs "$epochs" --quiet
-    $RM train --data "$DATA/demos_$task" --out "sim_assets/mirror_${task}_noalign${suffix}.pt" --seed "$seed" \
+    $RM train --data $data --out "sim_assets/mirror_${task}_noalign${suffix}.pt" --seed "$seed" \
       --epochs "$epochs" --no-align --quiet
   done
 done
@@ -107,3 +111,20 @@ done
 $RM train-motor --checkpoint sim_assets/mirror_tower_multi.pt --data $MOTOR_DATA $MOTOR_OTHER \
   --out sim_assets/mirror_tower_multi_motor.pt
 # Not shipped, for bench/motor_bodies.py: the blind ablation (the same command with --blind).
+
+# The motor readout of the mirror game (sim_assets/mirror_imitation_motor.pt): mirror_imitation.pt's frozen
+# core; teachers the imitation expert (leader + the follower handed the true slot) and the same leader with
+# the "nearest seen tool" follower (whose slot changes while it hovers, as the network's does), each on its
+# own paths and perturbed by 1 and 1.5 cm (DART). 144 episodes.
+H=(--set robots.left.policy=heuristic --set robots.right.policy=heuristic)
+$RM demos launch/imitation.yaml --episodes 24 --seed 1000 --out "$DATA/imim/expert" --quiet
+$RM demos launch/imitation.yaml --episodes 24 --seed 2000 --out "$DATA/imim/heuristic" --quiet "${H[@]}"
+$RM demos launch/imitation.yaml --episodes 24 --seed 4000 --out "$DATA/imim/dart_expert_4000" --motor-noise 0.01 --quiet
+$RM demos launch/imitation.yaml --episodes 24 --seed 5000 --out "$DATA/imim/dart_heuristic_5000" --motor-noise 0.01 \
+  --quiet "${H[@]}"
+$RM demos launch/imitation.yaml --episodes 24 --seed 4100 --out "$DATA/imim/dart_expert_4100" --motor-noise 0.015 --quiet
+$RM demos launch/imitation.yaml --episodes 24 --seed 5100 --out "$DATA/imim/dart_heuristic_5100" --motor-noise 0.015 \
+  --quiet "${H[@]}"
+$RM train-motor --checkpoint sim_assets/mirror_imitation.pt --data "$DATA"/imim/{expert,heuristic} \
+  "$DATA"/imim/dart_{expert_4000,heuristic_5000,expert_4100,heuristic_5100} --out sim_assets/mirror_imitation_motor.pt
+# Not shipped, for bench/motor.py on launch/imitation.yaml: --seed 1, --seed 2 and --blind.
