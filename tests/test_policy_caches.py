@@ -80,3 +80,27 @@ def test_zone_distance_is_remembered_and_unchanged(kin, monkeypatch) -> None:
         assert other.zone_distance(qs[0]) == far
     finally:
         other.kin.close()
+
+
+def test_each_episode_starts_the_twin_without_memory(spec, kin) -> None:
+    """The twin's IK remembers answers and the last good target (a
+    multi-start seed). An expert's reset (every episode) clears that, so an
+    episode moves the same whatever the twin solved before: a seed played
+    after others in a benchmark worker once moved otherwise than alone."""
+    from robot_mirror.config.scenario import load_scenario as load
+    from robot_mirror.policies.tower_expert import ScriptedExpert
+
+    task = load(ROOT / "launch/tower.yaml").task
+    expert = ScriptedExpert(spec, task, 60, kin)
+    far = np.array([-0.2, 0.45, 0.05, *top_down_quat(2.5)])  # off to the side: the warm start misses
+    for pose in (far, np.array([-0.1, -0.4, 0.3, *top_down_quat(-1.0)])):
+        kin.ik(pose, kin.home_q)
+    assert kin._cache and kin._last_good is not None
+    expert.reset()
+    assert not kin._cache and kin._last_good is None and kin._last_miss is None
+    fresh = Kinematics(spec)
+    try:
+        q, err, _ = kin.ik(far, kin.home_q)
+        assert np.array_equal(q, fresh.ik(far, fresh.home_q)[0]) and err < 0.01
+    finally:
+        fresh.close()

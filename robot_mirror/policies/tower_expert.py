@@ -75,6 +75,7 @@ class ScriptedExpert:
 
     # ------------------------------------------------------------------
     def reset(self) -> None:
+        self.kin.forget_history()  # an episode's motion depends on its seed alone
         self.plan: list[Step] = []
         self.q_cmd: np.ndarray | None = None
         self.setpoint: np.ndarray | None = None  # (x, y, z, yaw)

@@ -103,6 +103,16 @@ class Kinematics:
         self.arm.reset_joints(q)
         self._q_set = q.copy()
 
+    def forget_history(self) -> None:
+        """Start afresh (each episode): drop the cached answers and the last
+        good and missed targets, which seed the multi-start. Kept across
+        episodes they made an episode's motion depend on the episodes the
+        twin had solved before, so a seed replayed alone moved otherwise than
+        the same seed played after others (in a benchmark worker)."""
+        self._cache.clear()
+        self._last_good = None
+        self._last_miss = None
+
     def _forget_q(self) -> None:
         """After a PyBullet solver call (IK, Jacobian) the twin is set again
         before it is read: those calls leave the joints alone, but nothing
