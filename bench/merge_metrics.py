@@ -17,7 +17,9 @@ own JSON, under ``tasks.tower`` (and ``tasks.imitation``):
   with their ratios to the trained network, and the online towers per pair;
 - ``motor`` under ``tasks.imitation`` from ``docs/results/motor_imitation.json``
   (bench/motor.py on ``launch/imitation.yaml``: rounds on time), with the
-  rows of ``motor_imitation_controls.json`` beside it when present;
+  rows of ``motor_imitation_controls.json`` beside it when present, and
+  ``motor_stress`` from ``motor_imitation_stress.json`` (the same at
+  ``--set perception.level=stress``);
 - ``motor_bodies`` from ``docs/results/motor_bodies.json``
   (bench/motor_bodies.py): the multi-body readout against the planner per
   pair of arms, trained and never-trained bodies pooled apart, and from
@@ -115,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--motor", type=Path, default=ROOT / "docs/results/motor.json")
     ap.add_argument("--motor-stress", type=Path, default=ROOT / "docs/results/motor_stress.json")
     ap.add_argument("--motor-imitation", type=Path, default=ROOT / "docs/results/motor_imitation.json")
+    ap.add_argument("--motor-imitation-stress", type=Path, default=ROOT / "docs/results/motor_imitation_stress.json")
     ap.add_argument("--cross", type=Path, default=ROOT / "docs/results/cross_embodiment.json")
     ap.add_argument("--bodies", type=Path, default=ROOT / "docs/results/motor_bodies.json")
     ap.add_argument("--bodies-seeds", type=Path, default=ROOT / "docs/results/motor_bodies_seeds.json")
@@ -133,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
                                             for name, row in figures.items()})
             imitation["source"] += f" and {shown(controls)}"
         metrics["tasks"]["imitation"]["motor"] = imitation
+    if args.motor_imitation_stress.is_file():
+        metrics["tasks"]["imitation"]["motor_stress"] = motor_summary(
+            json.loads(args.motor_imitation_stress.read_text()), shown(args.motor_imitation_stress))
     if args.cross.is_file():
         cross = cross_summary(json.loads(args.cross.read_text()))
         tower["leave_one_out"] = cross.pop("leave_one_out")
