@@ -91,6 +91,16 @@ def test_missing_checkpoint_is_one_clear_error(tmp_path: Path) -> None:
     assert_one_line_error(proc, "robots.left.checkpoint", "none.pt", "not found")
 
 
+def test_a_checkpoint_of_the_other_task_is_one_clear_error() -> None:
+    """A tower network's heads name tower levels, not slots: in the mirror
+    game it would play (the tower's readout ran into its partner there)."""
+    proc = run_cli("launch", "launch/imitation.yaml", "--inprocess", "--set", "robots.left.policy=mirror",
+                   "--set", "robots.left.checkpoint=sim_assets/mirror_tower_motor.pt")
+    assert_one_line_error(proc, "robots.left.checkpoint", "mirror_tower_motor.pt", "'tower' task",
+                          "mirror_imitation.pt")
+    assert proc.returncode == 2
+
+
 @pytest.mark.multiprocess
 def test_shipped_checkpoint_drives_a_lockstep_tower_episode(tmp_path: Path) -> None:
     assert SHIPPED["tower"].is_file() and SHIPPED["tower"].stat().st_size <= 5 * 2**20

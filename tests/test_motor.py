@@ -195,7 +195,8 @@ def test_the_imitation_readout_leads_and_follows_with_both_arms(tmp_path: Path) 
     recognised), on time, out of the zone off turn. The follower's slot comes
     from the recognition head and reaches the readout only as the point its
     block lands on; over 20 seeds see bench/motor.py. (The tower's readout
-    here makes 0 of 2 rounds and runs into the partner.)"""
+    here made 0 of 2 rounds and ran into the partner; launch now refuses a
+    checkpoint of the other task.)"""
     args = ["--set", "task.rounds=2"]
     for robot in ("left", "right"):
         args += ["--set", f"robots.{robot}.policy=mirror", "--set", f"robots.{robot}.motor=network",

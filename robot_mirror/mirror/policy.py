@@ -224,6 +224,11 @@ def check_mirror_policy(scenario, robot: str) -> None:
     run it), or one without the motor readout that ``motor: network`` needs."""
     path = resolve_checkpoint(scenario, robot)
     checkpoint = load_checkpoint(path)
+    trained_on = (checkpoint.info.get("data") or {}).get("task")
+    if trained_on and trained_on != scenario.task.kind:  # its heads name another task's actions
+        raise ConfigError(f"{scenario.source}: robots.{robot}.checkpoint '{path.name}' was trained on the "
+                          f"'{trained_on}' task, this scenario is '{scenario.task.kind}'; use one trained on it, "
+                          f"e.g. {DEFAULT_CHECKPOINTS.get(scenario.task.kind, 'robot-mirror train')}")
     if scenario.robot(robot).motor == "network":
         required_motor_head(checkpoint, path, robot)
 
