@@ -53,6 +53,12 @@ IMITATION_ROW_KEYS = ("success_rate", "success_ci95", "rounds", "episodes_all_on
                       "leader_error_mm", "follow_latency_s", "zone_violations", "min_arm_distance")
 
 
+def condition_rows(figures: dict[str, dict]) -> dict[str, dict]:
+    """Each condition's kept figures: ROW_KEYS for a tower row, IMITATION_ROW_KEYS for a mirror-game one."""
+    return {name: {k: row[k] for k in (IMITATION_ROW_KEYS if "rounds" in row else ROW_KEYS)}
+            for name, row in figures.items()}
+
+
 def shown(path: Path) -> str:
     """``path`` as the merged file names it: relative to the project when inside it."""
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
@@ -67,8 +73,7 @@ def motor_summary(motor: dict, source: str) -> dict:
         "motor_planner_success": planner["success_rate"], "motor_planner_success_ci95": planner["success_ci95"],
         "goal": 0.9, "goal_met": network["success_ci95"][0] >= 0.9,
         "episodes": network["episodes"], "first_seed": motor["first_seed"],
-        "conditions": {name: {k: row[k] for k in (IMITATION_ROW_KEYS if "rounds" in row else ROW_KEYS)}
-                       for name, row in figures.items()},
+        "conditions": condition_rows(figures),
     }
 
 
@@ -88,8 +93,7 @@ def bodies_summary(bodies: dict, source: str) -> dict:
     return {
         "source": f"{source} (bench/motor_bodies.py)", "checkpoint": bodies["checkpoint"],
         "trained_on": bodies["trained_on"], "first_seed": bodies["first_seed"], "seeds": bodies["seeds"],
-        "pairs": {p: {"unseen": v["unseen"], "conditions": {c: {k: f[k] for k in ROW_KEYS}
-                                                             for c, f in v["figures"].items()}}
+        "pairs": {p: {"unseen": v["unseen"], "conditions": condition_rows(v["figures"])}
                   for p, v in bodies["pairs"].items()},
         "trained": bodies["trained"], "unseen": bodies["unseen"],
     }
@@ -131,9 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         imitation = motor_summary(json.loads(args.motor_imitation.read_text()), shown(args.motor_imitation))
         controls = args.motor_imitation.with_name(args.motor_imitation.stem + "_controls.json")
         if controls.is_file():  # the constant and random-lesion rows, run apart on the same seeds
-            figures = json.loads(controls.read_text())["figures"]
-            imitation["conditions"].update({name: {k: row[k] for k in IMITATION_ROW_KEYS}
-                                            for name, row in figures.items()})
+            imitation["conditions"].update(condition_rows(json.loads(controls.read_text())["figures"]))
             imitation["source"] += f" and {shown(controls)}"
         metrics["tasks"]["imitation"]["motor"] = imitation
     if args.motor_imitation_stress.is_file():

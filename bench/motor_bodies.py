@@ -25,19 +25,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/_common.py; see its docstring
 from _common import from_root, pairs, pool_figures, run_pool, write_json  # noqa: E402
 from motor import aggregate, play, wilson  # noqa: E402
+from motor import conditions as motor_conditions  # noqa: E402
 
 TRAINED_ZOO, UNSEEN_ZOO = [10], [3, 5]  # generator seed 0: zoo010 is in the multi-body data; 3 and 5 are not
 
 
 def conditions(args) -> dict[str, tuple[str, str, str]]:
-    """name -> (policy, motor, checkpoint)."""
-    out = {"planner": ("mirror", "planner", args.checkpoint), "network": ("mirror", "network", args.checkpoint)}
-    if args.blind_checkpoint:
-        out["blind"] = ("mirror", "network", args.blind_checkpoint)
-    for item in args.readout:
-        name, _, path = item.partition("=")
-        out[name] = ("mirror", "network", path)
-    return {k: v for k, v in out.items() if k in args.only} if args.only else out
+    """name -> (policy, motor, checkpoint): bench/motor.py's, without its lesion (per body, the
+    planner, the readout, the blind readout and more readouts)."""
+    return {k: v for k, v in motor_conditions(args).items() if k != "network_lesioned"}
 
 
 def arm_types(scenario: str, overrides: list[str]) -> list[str]:
@@ -79,6 +75,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--zoo-dir", default="runs/zoo",
                     help="where the zoo arms are written (types read zoo/NAME.urdf, as in the training data)")
     ap.add_argument("--json", type=Path, default=None)
+    ap.set_defaults(lesioned=[])  # (motor.conditions reads it; no lesion runs here)
     return ap.parse_args(argv)
 
 
