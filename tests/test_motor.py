@@ -120,6 +120,10 @@ def test_motor_network_refusals_are_one_line(short_demos: Path, tmp_path: Path) 
     proc = run_cli("train-motor", "--checkpoint", str(SHIPPED), "--data", str(old), "--out", str(tmp_path / "x.pt"))
     assert_one_line_error(proc, "episode_0000.npz", "no motor arrays", "robot-mirror demos")
     assert not (tmp_path / "x.pt").exists()
+    bent = _with_array(short_demos, tmp_path / "bent", "r0_motor_place", lambda a: a[:, :2])
+    proc = run_cli("train-motor", "--checkpoint", str(SHIPPED), "--data", str(bent), "--out", str(tmp_path / "b.pt"))
+    assert_one_line_error(proc, "episode_0000.npz", "r0_motor_place", "shape")
+    assert not (tmp_path / "b.pt").exists()
     failed = _all_failed(short_demos, tmp_path / "failed")  # a teacher that never finished teaches nothing
     proc = run_cli("train-motor", "--checkpoint", str(SHIPPED), "--data", str(failed), "--out", str(tmp_path / "z.pt"))
     assert_one_line_error(proc, "--data", "no successful episode")
@@ -136,19 +140,29 @@ def _all_failed(src: Path, dst: Path) -> Path:
     return dst
 
 
-def _without_motor_arrays(src: Path, dst: Path) -> Path:
-    """A copy of a demonstration folder as an older version wrote it (no motor arrays)."""
+def _rewritten(src: Path, dst: Path, change) -> Path:
+    """A copy of a demonstration folder whose every episode's arrays are ``change(arrays)``."""
     from robot_mirror.mirror.dataset import episodes_sha256
 
     dst.mkdir()
     meta = json.loads((src / "meta.json").read_text())
     for e in meta["episodes"]:
         with np.load(src / e["file"]) as z:
-            kept = {k: z[k] for k in z.files if "motor" not in k}
-        np.savez_compressed(dst / e["file"], **kept)
+            arrays = {k: z[k] for k in z.files}
+        np.savez_compressed(dst / e["file"], **change(arrays))
     meta["sha256"] = episodes_sha256(dst, [e["file"] for e in meta["episodes"]])
     (dst / "meta.json").write_text(json.dumps(meta))
     return dst
+
+
+def _with_array(src: Path, dst: Path, key: str, change) -> Path:
+    """A copy whose array ``key`` is ``change(array)`` (a corrupt file)."""
+    return _rewritten(src, dst, lambda arrays: {**arrays, key: change(arrays[key])})
+
+
+def _without_motor_arrays(src: Path, dst: Path) -> Path:
+    """A copy of a demonstration folder as an older version wrote it (no motor arrays)."""
+    return _rewritten(src, dst, lambda arrays: {k: v for k, v in arrays.items() if "motor" not in k})
 
 
 def _both_arms_on_the_readout(scenario: str, robots: tuple[str, str], motor: str, tmp_path: Path) -> dict:

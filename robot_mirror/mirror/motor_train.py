@@ -87,6 +87,7 @@ def motor_rows(model: MirrorNet, directory: str | Path, first_episode: int = 0) 
         if any(k not in arrays for k in needed):
             raise RobotMirrorError(f"{path}: has no motor arrays (r{s.robot}_motor_*); record it again with "
                                    "this version's `robot-mirror demos`")
+        _check_motor_shapes(path, arrays, s.robot, s.ticks)
         with torch.inference_mode():
             out = model(torch.from_numpy(s.own)[None], torch.from_numpy(s.seen)[None])
         row = {k: arrays[f"r{s.robot}_{k}"] for k in MOTOR_KEYS}
@@ -97,6 +98,18 @@ def motor_rows(model: MirrorNet, directory: str | Path, first_episode: int = 0) 
         row["episode"] = np.full(s.ticks, first_episode + s.episode)
         rows.append(row)
     return rows
+
+
+def _check_motor_shapes(path: Path, arrays: dict[str, np.ndarray], robot: int, ticks: int) -> None:
+    """One line naming the array, not a broadcasting traceback, for a file whose teacher arrays
+    do not have the shapes `robot-mirror demos` writes (``motor_place`` is optional: older tower
+    recordings rebuild it)."""
+    shapes = {"motor_state": (ticks,), "motor_block": (ticks,), "motor_waypoint": (ticks, 4),
+              "motor_speed": (ticks,), "motor_grip": (ticks,), "motor_place": (ticks, 3)}
+    for key, shape in shapes.items():
+        a = arrays.get(f"r{robot}_{key}")
+        if a is not None and tuple(a.shape) != shape:
+            raise RobotMirrorError(f"{path}: r{robot}_{key} has shape {tuple(a.shape)}, expected {shape}")
 
 
 def _stack(rows: list[dict[str, np.ndarray]], episodes: set[int]) -> dict[str, torch.Tensor]:
