@@ -47,15 +47,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # What is kept of each condition's row (bench/motor.py's ``aggregate``).
 ROW_KEYS = ("success_rate", "success_ci95", "blocks_stacked_fraction", "placement_error_mm", "handoff_gap_s",
-            "zone_violations", "min_arm_distance", "tower_disturbances")
+            "zone_violations", "min_arm_distance", "tower_disturbances", "own_side_clamps")
 # The same for the imitation rows (rounds on time, bench/motor.py's ``aggregate_imitation``).
 IMITATION_ROW_KEYS = ("success_rate", "success_ci95", "rounds", "episodes_all_on_time", "placement_error_mm",
-                      "leader_error_mm", "follow_latency_s", "zone_violations", "min_arm_distance")
+                      "leader_error_mm", "follow_latency_s", "zone_violations", "min_arm_distance", "own_side_clamps")
 
 
 def condition_rows(figures: dict[str, dict]) -> dict[str, dict]:
-    """Each condition's kept figures: ROW_KEYS for a tower row, IMITATION_ROW_KEYS for a mirror-game one."""
-    return {name: {k: row[k] for k in (IMITATION_ROW_KEYS if "rounds" in row else ROW_KEYS)}
+    """Each condition's kept figures: ROW_KEYS for a tower row, IMITATION_ROW_KEYS for a mirror-game one
+    (``own_side_clamps`` only in rows measured since the readout's own-side bound)."""
+    return {name: {k: row[k] for k in (IMITATION_ROW_KEYS if "rounds" in row else ROW_KEYS) if k in row}
             for name, row in figures.items()}
 
 

@@ -83,8 +83,11 @@ def play(job: tuple) -> tuple[str, int, dict]:
     for robot in env.scenario.robots:
         robot.policy, robot.motor, robot.checkpoint = policy, motor, str(Path(from_root(checkpoint)))
     last: dict = {}
-    summary = rollout(env, build_policies(env, env.scenario), seed,
-                      lambda tick: last.__setitem__("obs", tick.next_obs))
+    policies = build_policies(env, env.scenario)
+    summary = rollout(env, policies, seed, lambda tick: last.__setitem__("obs", tick.next_obs))
+    # ticks whose readout waypoint the own-side bound moved back (mirror/motor_expert.py; 0 for the planner)
+    summary["own_side_clamps"] = sum(getattr(getattr(p, "expert", None), "own_side_clamps", 0)
+                                     for p in policies.values())
     if env.scenario.task.kind == "tower":
         obs = next(iter(last["obs"].values()))
         tower = np.asarray(env.scenario.task.tower_xy, float)
@@ -108,6 +111,7 @@ def aggregate(runs: dict[int, dict]) -> dict:
         "placement_error_mm": round(1000 * statistics.fmean(errors), 2) if errors else None,
         "placement_error_mm_max": round(1000 * max(errors), 2) if errors else None,
         "handoff_gap_s": round(statistics.fmean(gaps), 3) if gaps else None,
+        "own_side_clamps": sum(runs[s].get("own_side_clamps", 0) for s in seeds),
     }
 
 
@@ -134,24 +138,26 @@ def aggregate_imitation(runs: dict[int, dict]) -> dict:
         "zone_violations": sum(runs[s]["zone_violations"] for s in seeds),
         "min_arm_distance": min(runs[s]["min_arm_distance"] for s in seeds),
         "failed_seeds": [s for s in seeds if s not in on_time_episodes],
+        "own_side_clamps": sum(runs[s].get("own_side_clamps", 0) for s in seeds),
     }
 
 
 def print_table(figures: dict[str, dict]) -> None:
     if any("rounds" in a for a in figures.values()):
         print(f"\n{'condition':<18}{'on time':>9}{'ci95':>16}{'all-on-time eps':>16}{'place err mm':>14}"
-              f"{'latency s':>10}{'viol':>6}{'min d':>7}")
+              f"{'latency s':>10}{'viol':>6}{'min d':>7}{'bound':>7}")
         for name, a in figures.items():
             print(f"{name:<18}{a['successes']:>5}/{a['rounds']:<3}{str(a['success_ci95']):>16}"
                   f"{a['episodes_all_on_time']:>12}/{a['episodes']:<3}{str(a['placement_error_mm']):>14}"
-                  f"{str(a['follow_latency_s']):>10}{a['zone_violations']:>6}{a['min_arm_distance']:>7.3f}")
+                  f"{str(a['follow_latency_s']):>10}{a['zone_violations']:>6}{a['min_arm_distance']:>7.3f}"
+                  f"{a['own_side_clamps']:>7}")
         return
     print(f"\n{'condition':<18}{'success':>9}{'ci95':>16}{'stacked':>9}{'place err mm':>14}{'gap s':>7}"
-          f"{'viol':>6}{'min d':>7}")
+          f"{'viol':>6}{'min d':>7}{'bound':>7}")
     for name, a in figures.items():
         print(f"{name:<18}{a['successes']:>5}/{a['episodes']:<3}{str(a['success_ci95']):>16}"
               f"{a['blocks_stacked_fraction']:>9}{str(a['placement_error_mm']):>14}{str(a['handoff_gap_s']):>7}"
-              f"{a['zone_violations']:>6}{a['min_arm_distance']:>7.3f}")
+              f"{a['zone_violations']:>6}{a['min_arm_distance']:>7.3f}{a['own_side_clamps']:>7}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -53,11 +53,13 @@ def pooled(per_pair: dict[str, dict], names: list[str], condition: str) -> dict:
 
 
 def print_table(per_pair: dict[str, dict]) -> None:
-    print(f"\n{'pair':<28}{'condition':<10}{'success':>9}{'place mm':>10}{'gap s':>7}{'viol':>6}{'min d':>7}")
+    print(f"\n{'pair':<28}{'condition':<10}{'success':>9}{'place mm':>10}{'gap s':>7}{'viol':>6}{'min d':>7}"
+          f"{'bound':>7}")
     for pair, figures in per_pair.items():
         for name, a in figures.items():
             print(f"{pair:<28}{name:<10}{a['successes']:>5}/{a['episodes']:<3}{str(a['placement_error_mm']):>10}"
-                  f"{str(a['handoff_gap_s']):>7}{a['zone_violations']:>6}{a['min_arm_distance']:>7.3f}")
+                  f"{str(a['handoff_gap_s']):>7}{a['zone_violations']:>6}{a['min_arm_distance']:>7.3f}"
+                  f"{a['own_side_clamps']:>7}")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

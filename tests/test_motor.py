@@ -286,3 +286,67 @@ def test_off_turn_the_way_home_from_beside_the_tower_waits_outside_the_zone() ->
         assert closest[False] >= HOME_GUARD_M - 1e-3  # off turn it stopped at the edge
     finally:
         env.close()
+
+
+@pytest.mark.parametrize("arm", ["left", "right"])
+def test_a_readout_waypoint_past_the_tower_stops_on_the_arms_own_side(arm: str) -> None:
+    """A wrong readout once sent the tool 26 cm past the tower, into the
+    partner waiting at the zone's far edge. The waypoint is held back to
+    OWN_SIDE_M past the zone's centre, along the line between the bases (so
+    for either arm); one at the tower's centre is followed untouched."""
+    from robot_mirror.config.scenario import load_scenario
+    from robot_mirror.env import TurnTakingEnv
+    from robot_mirror.mirror.motor import MotorCommand
+    from robot_mirror.mirror.motor_expert import OWN_SIDE_M, NetworkMotorExpert
+
+    scenario = load_scenario(ROOT / "launch/tower.yaml")
+    env = TurnTakingEnv(scenario)
+    try:
+        index = [r.name for r in scenario.robots].index(arm)
+        obs = dict(env.reset(seed=1)[0][arm])
+        toward = -np.sign(env.specs[index].base_position[0])  # +x for the left arm, -x for the right
+        reached = {}
+        for past in (0.30, 0.0):
+            waypoint = np.array([toward * past, 0.0, 0.30, 0.0])
+            expert = NetworkMotorExpert(env.specs[index], scenario.task, scenario.control_hz, env.twin(arm),
+                                        readout=lambda o, block: MotorCommand(waypoint.copy(), 0.5, 0.0, False))
+            obs.update(my_turn=True)
+            expert.act(obs)
+            for _ in range(240):
+                expert.act(obs)
+            tool = expert.kin.fk(expert.q_cmd)[:3]
+            reached[past] = (float(toward * tool[0]), expert.own_side_clamps)
+        assert reached[0.30][0] == pytest.approx(OWN_SIDE_M, abs=0.01) and reached[0.30][1] > 0
+        assert reached[0.0][0] == pytest.approx(0.0, abs=0.01) and reached[0.0][1] == 0
+    finally:
+        env.close()
+
+
+def test_the_way_home_after_a_readout_job_keeps_the_arm_off_the_partners_side() -> None:
+    """A readout's job can end in a posture whose straight joint line home
+    sweeps the tool past the tower (a zoo arm came within 4 cm of its
+    partner so). The network's way home takes the half-space beyond
+    OWN_SIDE_M as an obstacle: a line into it gets lift steps first; the
+    planner's own check (no blocks here) finds nothing in the way."""
+    from robot_mirror.config.scenario import load_scenario
+    from robot_mirror.env import TurnTakingEnv
+    from robot_mirror.mirror.motor_expert import OWN_SIDE_M, NetworkMotorExpert
+    from robot_mirror.policies.tower_expert import ScriptedExpert
+
+    scenario = load_scenario(ROOT / "launch/tower.yaml")
+    env = TurnTakingEnv(scenario)
+    try:
+        obs = dict(env.reset(seed=1)[0]["left"])
+        twin = env.twin("left")
+        over_tower, _, _ = twin.ik(np.array([0.0, 0.0, 0.25, *top_down_quat(0.0)]), twin.home_q)
+        past, _, _ = twin.ik(np.array([OWN_SIDE_M + 0.15, 0.0, 0.25, *top_down_quat(0.0)]), over_tower)
+        obs["blocks"] = np.array([[9.0, 9.0, 0.0, 0, 0, 0, 1]] * len(obs["blocks"]))
+        added = {}
+        for kind in (ScriptedExpert, NetworkMotorExpert):
+            extra = {"readout": lambda o, block: None} if kind is NetworkMotorExpert else {}
+            expert = kind(env.specs[0], scenario.task, scenario.control_hz, twin, **extra)
+            expert.home_q, expert.q_cmd, expert.plan = past, over_tower.copy(), []
+            added[kind.__name__] = expert._clear_retreat(obs)
+        assert added == {"ScriptedExpert": False, "NetworkMotorExpert": True}
+    finally:
+        env.close()

@@ -15,6 +15,19 @@ planner's is safety and arbitration, the same in both modes:
   same way (counted by the evaluation as a failure, not hidden);
 - a command that is not finite (a NaN or inf that reached its input) is
   not followed: the arm holds that tick (the IK would refuse the target);
+- the waypoint stays on the arm's own side: no more than ``OWN_SIDE_M`` past
+  the zone's centre toward the partner (along the line from this arm's base
+  through the centre), where the partner waits at the zone's far edge. No
+  target of either task lies beyond the centre (the tower is on it, the
+  mirror game's slots are on each arm's side), so a correct readout never
+  meets the bound; a wrong one once sent the tool 26 cm past the tower into
+  the waiting partner (mirror_arm, seed 7107);
+- the way home keeps every link on that side too: a job can end in
+  another posture than the planner's, and the straight joint line home
+  from it swung a zoo arm's tool 12 cm past the tower, 4 cm from the
+  partner waiting there with its block (zoo010, seed 7107). The planner's
+  own check of that line against the tower (lift first, or go over the
+  home position) takes the far half-space as one more obstacle;
 - off turn, the way home never takes a link into the zone. The planner's
   own way home starts from the tower, with the turn held, and the turn is
   given back only once the rest of it is clear; the readout's job can end
@@ -41,6 +54,10 @@ MIN_NET_S = 0.5  # a "done" in the first half second is not believed
 # the planner's release margin (2 cm), so an arm that gave its turn back on a checked way home
 # never waits on it.
 HOME_GUARD_M = 0.01
+# m past the zone's centre toward the partner that a readout waypoint may reach: half the default
+# zone radius (0.2 m). A block placed on the tower's far edge needs 3 cm; an arm waiting off turn
+# keeps every link ZONE_MARGIN outside the zone, 0.25 m from the centre.
+OWN_SIDE_M = 0.10
 
 
 class NetworkMotorExpert(ScriptedExpert):
@@ -49,6 +66,12 @@ class NetworkMotorExpert(ScriptedExpert):
     def __init__(self, *args, readout: Callable[[dict[str, Any], int], MotorCommand], **kwargs) -> None:
         self.readout = readout
         super().__init__(*args, **kwargs)
+        toward = self.tower_xy - np.asarray(self.spec.base_position[:2], float)
+        self.toward_partner = toward / max(float(np.linalg.norm(toward)), 1e-9)
+
+    def reset(self) -> None:
+        super().reset()
+        self.own_side_clamps = 0  # ticks whose waypoint the own-side bound moved (a wrong readout)
 
     def _plan_pick_and_place(self, obs, block: int, ahead: bool = False) -> None:
         self.block = block
@@ -69,8 +92,22 @@ class NetworkMotorExpert(ScriptedExpert):
             self.gripper = 0.0
             return True
         if np.all(np.isfinite(command.waypoint)) and np.isfinite(command.speed):
-            self._execute_move(Step("move", step.label, command.waypoint, command.grip, command.speed), obs)
+            waypoint = self._own_side(command.waypoint)
+            self._execute_move(Step("move", step.label, waypoint, command.grip, command.speed), obs)
         return False
+
+    def _retreat_obstacles(self, obs) -> list[int]:
+        return [*super()._retreat_obstacles(obs), self.clearance.beyond_ghost(self.toward_partner, OWN_SIDE_M)]
+
+    def _own_side(self, waypoint: np.ndarray) -> np.ndarray:
+        """The waypoint moved back, along the line between the arms, to ``OWN_SIDE_M`` past the zone's centre."""
+        beyond = float(np.dot(waypoint[:2] - self.tower_xy, self.toward_partner)) - OWN_SIDE_M
+        if beyond <= 0.0:
+            return waypoint
+        self.own_side_clamps += 1
+        kept = np.array(waypoint, float)
+        kept[:2] -= beyond * self.toward_partner
+        return kept
 
     def _home_off_turn(self, step: Step, obs) -> bool:
         """The planner's step home, held where it would take a link into the zone."""

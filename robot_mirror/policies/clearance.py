@@ -71,6 +71,7 @@ class Clearance:
         self.zone_radius = float(zone_radius)
         self.block_size = float(block_size)
         self._zone = None
+        self._beyond: int | None = None
         self._blocks: list[int] = []
         self._zone_memo: dict[tuple[bytes, float], float] = {}
 
@@ -82,6 +83,21 @@ class Clearance:
             self._zone = c.createMultiBody(0, shape, -1, [*self.zone_center, 0.0])
             c.setCollisionFilterGroupMask(self._zone, -1, 0, 0)
         return self._zone
+
+    def beyond_ghost(self, direction_xy: np.ndarray, offset: float) -> int:
+        """A ghost filling the half-space more than ``offset`` past the zone's
+        centre along ``direction_xy`` (a unit vector): the partner's side."""
+        if self._beyond is None:
+            c = self.client
+            shape = c.createCollisionShape(GEOM_BOX, halfExtents=[1.0, 3.0, 1.5])
+            self._beyond = c.createMultiBody(0, shape, -1, [0.0, 0.0, -10.0])
+            c.setCollisionFilterGroupMask(self._beyond, -1, 0, 0)
+        d = np.asarray(direction_xy, float)
+        center = self.zone_center + d * (offset + 1.0)
+        yaw = math.atan2(d[1], d[0])
+        self.client.resetBasePositionAndOrientation(self._beyond, [*center, 1.0],
+                                                    [0.0, 0.0, math.sin(yaw / 2), math.cos(yaw / 2)])
+        return self._beyond
 
     def _place_blocks(self, blocks: np.ndarray) -> list[int]:
         """One ghost box per pose in ``blocks`` (n, 7), moved there."""

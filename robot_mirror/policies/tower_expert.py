@@ -351,12 +351,15 @@ class ScriptedExpert:
         way, lift the tool first (and, if that is not enough, carry it over
         its home position); True when steps were added."""
         yaw = self.setpoint[3] if self.setpoint is not None else self.home_yaw
-        ghosts = self.clearance.obstacles(obs, skip=obs["holding"] if obs["holding"] >= 0 else None)
-        points = retreat_waypoints(self.clearance, self.q_cmd, self.home_q, yaw, ghosts)
+        points = retreat_waypoints(self.clearance, self.q_cmd, self.home_q, yaw, self._retreat_obstacles(obs))
         steps = [Step("move", "retreat", np.array([*point, yaw]), 0.0, NEAR_SPEED, data={"clearance": True})
                  for point in points]
         self.plan[0:0] = steps
         return bool(steps)
+
+    def _retreat_obstacles(self, obs) -> list[int]:
+        """What the way home keeps TOWER_MARGIN from: every block but the one in hand."""
+        return self.clearance.obstacles(obs, skip=obs["holding"] if obs["holding"] >= 0 else None)
 
     def _way_home_clear(self, step: Step) -> bool:
         """Does the rest of the straight joint line home keep every link
