@@ -47,6 +47,8 @@ def conditions(args) -> dict[str, tuple[str, str, str]]:
     out = {"planner": ("mirror", "planner", args.checkpoint),
            "network": ("mirror", "network", args.checkpoint),
            "network_lesioned": ("mirror_lesioned", "network", args.checkpoint)}
+    if args.unbounded:  # the same readout without the own-side bound (mirror/motor_expert.py)
+        out["network_unbounded"] = ("mirror", "network", args.checkpoint)
     if args.blind_checkpoint:
         out["blind"] = ("mirror", "network", args.blind_checkpoint)
     for item in args.readout:  # more training seeds of the readout
@@ -84,6 +86,10 @@ def play(job: tuple) -> tuple[str, int, dict]:
         robot.policy, robot.motor, robot.checkpoint = policy, motor, str(Path(from_root(checkpoint)))
     last: dict = {}
     policies = build_policies(env, env.scenario)
+    if name.endswith("_unbounded"):  # the ablation: the readout without the own-side bound
+        for p in policies.values():
+            if hasattr(getattr(p, "expert", None), "own_side_m"):
+                p.expert.own_side_m = None
     summary = rollout(env, policies, seed, lambda tick: last.__setitem__("obs", tick.next_obs))
     # ticks whose readout waypoint the own-side bound moved back (mirror/motor_expert.py; 0 for the planner)
     summary["own_side_clamps"] = sum(getattr(getattr(p, "expert", None), "own_side_clamps", 0)
@@ -165,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--checkpoint", default="sim_assets/mirror_tower_motor.pt",
                     help="a checkpoint with a motor readout (for the scenario's task)")
     ap.add_argument("--blind-checkpoint", help="the same readout fitted with --blind (the ablation)")
+    ap.add_argument("--unbounded", action="store_true",
+                    help="add network_unbounded: the readout without the own-side bound (the bound's ablation)")
     ap.add_argument("--readout", action="append", default=[], metavar="NAME=PATH",
                     help="another readout (e.g. another training seed) as condition NAME")
     ap.add_argument("--lesioned", action="append", default=[], metavar="NAME=PATH",

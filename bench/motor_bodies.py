@@ -67,6 +67,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--checkpoint", default="sim_assets/mirror_tower_multi_motor.pt",
                     help="a multi-body tower checkpoint with a motor readout")
     ap.add_argument("--blind-checkpoint", help="the same readout fitted with --blind (the ablation)")
+    ap.add_argument("--unbounded", action="store_true",
+                    help="add network_unbounded: the readout without the own-side bound (the bound's ablation)")
     ap.add_argument("--readout", action="append", default=[], metavar="NAME=PATH", help="another readout")
     ap.add_argument("--pairs", nargs="*", help="only these pair names")
     ap.add_argument("--only", nargs="+", help="run only these conditions")

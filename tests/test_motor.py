@@ -293,7 +293,8 @@ def test_a_readout_waypoint_past_the_tower_stops_on_the_arms_own_side(arm: str) 
     """A wrong readout once sent the tool 26 cm past the tower, into the
     partner waiting at the zone's far edge. The waypoint is held back to
     OWN_SIDE_M past the zone's centre, along the line between the bases (so
-    for either arm); one at the tower's centre is followed untouched."""
+    for either arm); one at the tower's centre is followed untouched, and so
+    is the far one when the bound is lifted (bench/motor.py's ablation)."""
     from robot_mirror.config.scenario import load_scenario
     from robot_mirror.env import TurnTakingEnv
     from robot_mirror.mirror.motor import MotorCommand
@@ -306,18 +307,20 @@ def test_a_readout_waypoint_past_the_tower_stops_on_the_arms_own_side(arm: str) 
         obs = dict(env.reset(seed=1)[0][arm])
         toward = -np.sign(env.specs[index].base_position[0])  # +x for the left arm, -x for the right
         reached = {}
-        for past in (0.30, 0.0):
+        for past, bound in ((0.30, OWN_SIDE_M), (0.0, OWN_SIDE_M), (0.30, None)):
             waypoint = np.array([toward * past, 0.0, 0.30, 0.0])
             expert = NetworkMotorExpert(env.specs[index], scenario.task, scenario.control_hz, env.twin(arm),
                                         readout=lambda o, block: MotorCommand(waypoint.copy(), 0.5, 0.0, False))
+            expert.own_side_m = bound
             obs.update(my_turn=True)
             expert.act(obs)
             for _ in range(240):
                 expert.act(obs)
             tool = expert.kin.fk(expert.q_cmd)[:3]
-            reached[past] = (float(toward * tool[0]), expert.own_side_clamps)
-        assert reached[0.30][0] == pytest.approx(OWN_SIDE_M, abs=0.01) and reached[0.30][1] > 0
-        assert reached[0.0][0] == pytest.approx(0.0, abs=0.01) and reached[0.0][1] == 0
+            reached[past, bound] = (float(toward * tool[0]), expert.own_side_clamps)
+        assert reached[0.30, OWN_SIDE_M][0] == pytest.approx(OWN_SIDE_M, abs=0.01) and reached[0.30, OWN_SIDE_M][1] > 0
+        assert reached[0.0, OWN_SIDE_M][0] == pytest.approx(0.0, abs=0.01) and reached[0.0, OWN_SIDE_M][1] == 0
+        assert reached[0.30, None][0] > OWN_SIDE_M + 0.05 and reached[0.30, None][1] == 0  # (0.30 is past a Panda's reach)
     finally:
         env.close()
 

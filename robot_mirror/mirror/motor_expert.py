@@ -63,6 +63,10 @@ OWN_SIDE_M = 0.10
 class NetworkMotorExpert(ScriptedExpert):
     """The tower expert whose pick-and-place motion comes from ``readout(obs, block)``."""
 
+    # m past the zone's centre a readout waypoint may reach; None lifts the bound and its way-home
+    # ghost (the ablation in bench/motor.py: a condition named *_unbounded), never a scenario setting
+    own_side_m: float | None = OWN_SIDE_M
+
     def __init__(self, *args, readout: Callable[[dict[str, Any], int], MotorCommand], **kwargs) -> None:
         self.readout = readout
         super().__init__(*args, **kwargs)
@@ -97,11 +101,15 @@ class NetworkMotorExpert(ScriptedExpert):
         return False
 
     def _retreat_obstacles(self, obs) -> list[int]:
-        return [*super()._retreat_obstacles(obs), self.clearance.beyond_ghost(self.toward_partner, OWN_SIDE_M)]
+        if self.own_side_m is None:
+            return super()._retreat_obstacles(obs)
+        return [*super()._retreat_obstacles(obs), self.clearance.beyond_ghost(self.toward_partner, self.own_side_m)]
 
     def _own_side(self, waypoint: np.ndarray) -> np.ndarray:
-        """The waypoint moved back, along the line between the arms, to ``OWN_SIDE_M`` past the zone's centre."""
-        beyond = float(np.dot(waypoint[:2] - self.tower_xy, self.toward_partner)) - OWN_SIDE_M
+        """The waypoint moved back, along the line between the arms, to ``own_side_m`` past the zone's centre."""
+        if self.own_side_m is None:
+            return waypoint
+        beyond = float(np.dot(waypoint[:2] - self.tower_xy, self.toward_partner)) - self.own_side_m
         if beyond <= 0.0:
             return waypoint
         self.own_side_clamps += 1
