@@ -86,14 +86,14 @@ def play(job: tuple) -> tuple[str, int, dict]:
         robot.policy, robot.motor, robot.checkpoint = policy, motor, str(Path(from_root(checkpoint)))
     last: dict = {}
     policies = build_policies(env, env.scenario)
-    if name.endswith("_unbounded"):  # the ablation: the readout without the own-side bound
-        for p in policies.values():
-            if hasattr(getattr(p, "expert", None), "own_side_m"):
-                p.expert.own_side_m = None
+    experts = [getattr(p, "expert", None) for p in policies.values()]
+    if name == "network_unbounded":  # the ablation: the readout without the own-side bound
+        for expert in experts:
+            if hasattr(expert, "own_side_m"):
+                expert.own_side_m = None
     summary = rollout(env, policies, seed, lambda tick: last.__setitem__("obs", tick.next_obs))
     # ticks whose readout waypoint the own-side bound moved back (mirror/motor_expert.py; 0 for the planner)
-    summary["own_side_clamps"] = sum(getattr(getattr(p, "expert", None), "own_side_clamps", 0)
-                                     for p in policies.values())
+    summary["own_side_clamps"] = sum(getattr(expert, "own_side_clamps", 0) for expert in experts)
     if env.scenario.task.kind == "tower":
         obs = next(iter(last["obs"].values()))
         tower = np.asarray(env.scenario.task.tower_xy, float)

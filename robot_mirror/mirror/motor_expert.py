@@ -64,7 +64,7 @@ class NetworkMotorExpert(ScriptedExpert):
     """The tower expert whose pick-and-place motion comes from ``readout(obs, block)``."""
 
     # m past the zone's centre a readout waypoint may reach; None lifts the bound and its way-home
-    # ghost (the ablation in bench/motor.py: a condition named *_unbounded), never a scenario setting
+    # ghost (the ablation in bench/motor.py: condition network_unbounded), never a scenario setting
     own_side_m: float | None = OWN_SIDE_M
 
     def __init__(self, *args, readout: Callable[[dict[str, Any], int], MotorCommand], **kwargs) -> None:
