@@ -253,6 +253,46 @@ def test_a_non_finite_command_is_held_not_followed() -> None:
 
 
 
+def test_a_jumping_readout_never_commands_a_joint_past_its_velocity_limit() -> None:
+    """A readout whose waypoint jumps every tick (yaw flipped by 3 rad, the
+    tool 20 cm aside) had the IK command up to 6 rad/s; PyBullet's motor
+    followed and overshot by 1.5 rad when the job ended. Every tick's joint
+    command stays within the arm's limit (its URDF's, at most
+    NET_MAX_JOINT_SPEED), and a steady waypoint is still reached."""
+    from robot_mirror.config.scenario import load_scenario
+    from robot_mirror.env import TurnTakingEnv
+    from robot_mirror.mirror.motor import MotorCommand
+    from robot_mirror.mirror.motor_expert import NET_MAX_JOINT_SPEED, NetworkMotorExpert
+
+    scenario = load_scenario(ROOT / "launch/tower.yaml")
+    env = TurnTakingEnv(scenario)
+    try:
+        obs = dict(env.reset(seed=1)[0]["left"], my_turn=True)
+        tool = np.asarray(obs["ee_pose"][:3], float)
+        ticks = iter(range(10_000))
+        jumping = lambda o, block: MotorCommand(  # noqa: E731
+            np.array([tool[0], tool[1] + (0.1 if next(ticks) % 2 else -0.1), tool[2] - 0.1,
+                      1.5 if next(ticks) % 2 else -1.5]), 5.0, 0.0, False)
+        expert = NetworkMotorExpert(env.specs[0], scenario.task, scenario.control_hz, env.twin("left"),
+                                    readout=jumping)
+        limit = np.minimum([j.max_velocity for j in expert.kin.arm.arm_joints], NET_MAX_JOINT_SPEED)
+        steps = []
+        previous = expert.act(obs).q_target.copy()
+        for _ in range(120):
+            q = expert.act(obs).q_target.copy()
+            steps.append(np.abs(q - previous) * scenario.control_hz)
+            previous = q
+        assert np.all(np.max(steps, axis=0) <= limit + 1e-9), np.max(steps, axis=0)
+        assert expert.speed_limited > 0  # the limit did bind (the readout asked for more)
+        steady = np.array([tool[0], tool[1], tool[2] - 0.1, 0.0])
+        expert.readout = lambda o, block: MotorCommand(steady, 0.2, 0.0, False)
+        for _ in range(240):
+            expert.act(obs)
+        assert np.linalg.norm(expert.kin.fk(expert.q_cmd)[:3] - steady[:3]) < 0.01
+    finally:
+        env.close()
+
+
 def test_off_turn_the_way_home_from_beside_the_tower_waits_outside_the_zone() -> None:
     """A readout's job can end off turn anywhere, e.g. beside the tower, where
     the straight joint line home runs through the zone: off turn the arm

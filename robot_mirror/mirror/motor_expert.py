@@ -15,6 +15,16 @@ planner's is safety and arbitration, the same in both modes:
   same way (counted by the evaluation as a failure, not hidden);
 - a command that is not finite (a NaN or inf that reached its input) is
   not followed: the arm holds that tick (the IK would refuse the target);
+- no joint is commanded faster than the arm's velocity limit (its URDF's,
+  and never above ``NET_MAX_JOINT_SPEED``). The planner's paths are smooth
+  by construction; a readout's waypoints are not, and the IK followed them
+  at up to 6 rad/s (``MAX_TICK_JUMP`` a tick) on 3 % of a Panda's ticks.
+  PyBullet's position motor ignores the URDF limit, so a joint wound up
+  that way ran 5 rad/s and overshot its command by 1.5 rad when the job
+  ended: the lesioned readout's arm, going home off turn on a checked
+  line 4 cm from the zone, swung a finger 1.7 cm into it (seed 7104, the
+  two zone violations of the lesioned row). A real controller refuses
+  such a command (libfranka's limits);
 - the waypoint stays on the arm's own side: no more than ``OWN_SIDE_M`` past
   the zone's centre toward the partner (along the line from this arm's base
   through the centre), where the partner waits at the zone's far edge. No
@@ -58,6 +68,9 @@ HOME_GUARD_M = 0.01
 # zone radius (0.2 m). A block placed on the tower's far edge needs 3 cm; an arm waiting off turn
 # keeps every link ZONE_MARGIN outside the zone, 0.25 m from the centre.
 OWN_SIDE_M = 0.10
+# rad/s: the most a readout-moved joint is commanded, below the arm's URDF limit where that is lower
+# (a Panda's 2.17-2.61). pybullet_data's iiwa declares 10 rad/s; a real iiwa 14 moves 1.7-3.1.
+NET_MAX_JOINT_SPEED = 2.5
 
 
 class NetworkMotorExpert(ScriptedExpert):
@@ -72,10 +85,13 @@ class NetworkMotorExpert(ScriptedExpert):
         super().__init__(*args, **kwargs)
         toward = self.tower_xy - np.asarray(self.spec.base_position[:2], float)
         self.toward_partner = toward / max(float(np.linalg.norm(toward)), 1e-9)
+        urdf_limits = np.array([joint.max_velocity for joint in self.kin.arm.arm_joints], float)
+        self.max_joint_step = np.minimum(urdf_limits, NET_MAX_JOINT_SPEED) * self.dt  # rad a tick
 
     def reset(self) -> None:
         super().reset()
         self.own_side_clamps = 0  # ticks whose waypoint the own-side bound moved (a wrong readout)
+        self.speed_limited = 0  # ticks whose joint command the velocity limit cut short
 
     def _plan_pick_and_place(self, obs, block: int, ahead: bool = False) -> None:
         self.block = block
@@ -97,8 +113,24 @@ class NetworkMotorExpert(ScriptedExpert):
             return True
         if np.all(np.isfinite(command.waypoint)) and np.isfinite(command.speed):
             waypoint = self._own_side(command.waypoint)
-            self._execute_move(Step("move", step.label, waypoint, command.grip, command.speed), obs)
+            self._move_within_joint_speed(Step("move", step.label, waypoint, command.grip, command.speed), obs)
         return False
+
+    def _move_within_joint_speed(self, step: Step, obs) -> None:
+        """One tick of the straight tool move, the joint command cut short on
+        the straight joint line where a joint would pass its velocity limit.
+        Off turn the shortened command is checked against the zone again
+        (the move checked only its end); held where it would go deeper."""
+        before, setpoint = self.q_cmd.copy(), None if self.setpoint is None else self.setpoint.copy()
+        self._execute_move(step, obs)
+        delta = self.q_cmd - before
+        scale = float(np.min(self.max_joint_step / np.maximum(np.abs(delta), 1e-12)))
+        if scale >= 1.0:
+            return
+        self.speed_limited += 1
+        self.q_cmd = before + delta * scale
+        if not obs["my_turn"] and self._would_enter_zone(self.q_cmd):
+            self.q_cmd, self.setpoint = before, setpoint
 
     def _retreat_obstacles(self, obs) -> list[int]:
         if self.own_side_m is None:
