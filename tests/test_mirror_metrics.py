@@ -11,7 +11,7 @@ import torch
 from robot_mirror.mirror.dataset import SEGMENTS, compute_stats, load_demos
 from robot_mirror.mirror.model import MirrorConfig, MirrorNet
 from robot_mirror.mirror.synthetic import write_synthetic_demos
-from robot_mirror.studies.head_scores import early_recognition, turn_end_anticipation
+from robot_mirror.studies.head_scores import early_recognition, turn_end_anticipation, turn_goals
 from robot_mirror.studies.heuristics import MeanTurnEnd, TurnCountTarget, turn_index
 from robot_mirror.studies.probes import mirror_index, transfer_probe, tuning_index, tuning_nulls
 from robot_mirror.studies.scorecard import scorecard
@@ -86,6 +86,24 @@ def test_early_recognition_curve():
     assert early_recognition([true], [true], [turn])["at_half"] == 1.0
 
 
+def test_early_recognition_is_scored_on_the_goal_of_the_turn():
+    """A turn that opens with the end of the previous job (retreat, labelled
+    with the target just left) and then places at a new target: the goal of
+    every tick of the turn is the new target, so an observer that names what
+    the partner is doing tick by tick scores nothing in the first half."""
+    place, retreat = SEGMENTS.index("place"), SEGMENTS.index("retreat")
+    turn = np.array([False] * 2 + [True] * 10 + [False] * 2)
+    segment = np.array([0] * 2 + [retreat] * 3 + [1] * 4 + [place] * 3 + [0] * 2)
+    target = np.array([-1] * 2 + [0] * 3 + [2] * 7 + [-1] * 2)
+    goals = turn_goals(target, segment, turn, place)
+    assert goals.tolist() == [-1] * 2 + [2] * 10 + [-1] * 2
+    tick_by_tick = early_recognition([target], [goals], [turn])
+    assert tick_by_tick["accuracy"][:3] == [0.0] * 3 and tick_by_tick["at_half"] == pytest.approx(2 / 5)
+    assert early_recognition([goals], [goals], [turn])["at_half"] == 1.0
+    no_place = turn_goals(target, np.where(segment == place, 1, segment), turn, place)
+    assert (no_place == -1).all()  # a turn without a placement has no goal to recognise
+
+
 def test_turn_end_anticipation():
     true = np.array([np.nan, 2.0, 1.5, 1.0, 0.5, 0.0, np.nan])
     perfect = turn_end_anticipation([true.copy()], [true])
@@ -104,7 +122,7 @@ def test_public_heuristics_use_the_turn_count_and_durations(demos):
     idx = turn_index(s)
     assert idx[0] in (-1, 0) and idx.max() == 5 and np.all(np.diff(idx) >= 0)
     # synthetic turn i aims at target i % 3: turn counting recovers every partner target
-    counting = TurnCountTarget.fit(demos.streams)
+    counting = TurnCountTarget.fit(demos.streams, SEGMENTS.index("place"))
     for st in demos.streams:
         m = st.partner_turn & (st.partner_target >= 0)
         assert np.mean(counting.predict(st)[m] == st.partner_target[m]) > 0.95

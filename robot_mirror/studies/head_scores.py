@@ -14,6 +14,27 @@ import numpy as np
 
 # ---- early recognition -----------------------------------------------------------------------
 
+def turn_goals(partner_target: np.ndarray, partner_segment: np.ndarray, partner_turn: np.ndarray,
+               place_segment: int) -> np.ndarray:
+    """Per tick, the target the partner *places at* in its current turn (-1
+    outside its turns, and for a turn in which it places nothing).
+
+    The per-tick label is what the partner is doing now, which at the start
+    of a turn can still be the end of its previous job: an imitation leader
+    is granted its turn while it retreats from the slot it just filled as
+    follower, labelled with that slot. Early recognition asks for the goal
+    of the turn, so it is scored against this label for every tick of the
+    turn: naming the slot just left is not recognising the next one."""
+    target = np.asarray(partner_target)
+    placing = np.asarray(partner_segment) == place_segment
+    goals = np.full(target.shape, -1, np.int64)
+    for s, e in runs(partner_turn):
+        placed = target[s:e][placing[s:e] & (target[s:e] >= 0)]
+        if placed.size:
+            goals[s:e] = int(placed[-1])
+    return goals
+
+
 def runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """[start, end) of the runs of True in a 1-D bool array."""
     m = np.concatenate([[False], np.asarray(mask, bool), [False]])

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from robot_mirror.studies.head_scores import runs
+from robot_mirror.studies.head_scores import runs, turn_goals
 
 TOOL = slice(15, 18)  # tool position inside a body description (features.body_features)
 
@@ -32,17 +32,19 @@ def turn_index(stream) -> np.ndarray:
 
 @dataclass
 class TurnCountTarget:
-    """Target = the most common partner target of that turn number in training."""
+    """Target = the most common target the partner placed at in that turn
+    number in training (:func:`~robot_mirror.studies.head_scores.turn_goals`)."""
 
     table: dict[int, int]
 
     @classmethod
-    def fit(cls, streams) -> "TurnCountTarget":
+    def fit(cls, streams, place_segment: int) -> "TurnCountTarget":
         votes: dict[int, list[int]] = {}
         for s in streams:
             idx = turn_index(s)
-            ok = (s.partner_target >= 0) & s.partner_turn
-            for i, y in zip(idx[ok], s.partner_target[ok]):
+            goals = turn_goals(s.partner_target, s.partner_segment, s.partner_turn, place_segment)
+            ok = goals >= 0
+            for i, y in zip(idx[ok], goals[ok]):
                 votes.setdefault(int(i), []).append(int(y))
         return cls({i: int(np.bincount(v).argmax()) for i, v in votes.items()})
 

@@ -13,7 +13,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from robot_mirror.studies.head_scores import early_recognition, turn_end_anticipation
+from robot_mirror.studies.head_scores import early_recognition, turn_end_anticipation, turn_goals
 from robot_mirror.studies.heuristics import MeanTurnEnd, SeenToolTarget, TurnCountTarget, best_constant_turn_end
 from robot_mirror.mirror.model import LESION_K
 from robot_mirror.studies.metrics import RANDOM_LESIONS, collect, conditions, head_accuracy, heldout_recognition
@@ -83,12 +83,13 @@ def lesion_figures(model, streams, records, unit_r: np.ndarray, *, seed: int) ->
 def early_figures(model, train_streams, test_streams, records, hz: float) -> dict:
     """The partner's *target* (not its segment count) recognised within the first
     half of its turn, beside the public heuristics (turn counting, the seen tool
-    nearest a placement spot), and turn-end anticipation beside its baselines."""
+    nearest a placement spot), and turn-end anticipation beside its baselines.
+    The target is the one the partner places at in that turn (``turn_goals``)."""
     n = model.config.n_targets
-    true = [s.partner_target for s in test_streams]
+    true = [turn_goals(s.partner_target, s.partner_segment, s.partner_turn, PLACE) for s in test_streams]
     turns = [s.partner_turn for s in test_streams]
     mirror = early_recognition([r.obs_target for r in records], true, turns)
-    counting = TurnCountTarget.fit(train_streams)
+    counting = TurnCountTarget.fit(train_streams, PLACE)
     tool = SeenToolTarget.fit(train_streams, n, PLACE)
     heur = {name: early_recognition([h.predict(s) for s in test_streams], true, turns)["at_half"]
             for name, h in (("turn_counting", counting), ("seen_tool", tool))}
