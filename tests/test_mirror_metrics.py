@@ -138,12 +138,15 @@ def test_scorecard_of_an_untrained_network_sits_at_its_nulls(demos):
     model.set_normalisation(compute_stats(demos.streams))
     train, test = demos.streams_of([0, 1]), demos.streams_of([2, 3])
     card = scorecard(model, train, test, hz=demos.control_hz, permutations=100, controls=False, lesion=True)
-    for key in ("probe_self_to_obs", "probe_self_to_obs_chance", "mirror_index_corr", "mirror_index_corr_p_scrambled",
+    for key in ("probe_self_to_obs", "probe_self_to_self", "probe_self_to_obs_chance", "mirror_index_corr",
+                "mirror_index_corr_p_scrambled",
                 "mirror_index_corr_p_shuffled", "mirror_index", "heldout_action_recognition", "lesion",
                 "early_recognition_at_half", "early_recognition_at_half_public_heuristic", "turn_end"):
         assert key in card, key
     # an untrained network's own-stream code does not transfer: the probe sits at chance
     assert card["probe_self_to_obs"] <= card["probe_self_to_obs_chance"] + 0.1
+    # ... though its own states do tell its own actions apart (the ceiling is not the transfer)
+    assert card["probe_self_to_self"] > card["probe_self_to_obs"] + 0.2
     # untrained heads name the partner's held-out action no better than chance would allow
     assert card["heldout_action_recognition"]["partner"] < 0.5
     assert card["early_recognition_at_half_public_heuristic"] > 0.9  # turn counting solves the synthetic task
