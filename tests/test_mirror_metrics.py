@@ -11,10 +11,10 @@ import torch
 from robot_mirror.mirror.dataset import SEGMENTS, compute_stats, load_demos
 from robot_mirror.mirror.model import MirrorConfig, MirrorNet
 from robot_mirror.mirror.synthetic import write_synthetic_demos
-from robot_mirror.studies.head_scores import early_recognition, turn_end_anticipation, turn_goals
+from robot_mirror.studies.head_scores import early_recognition, recognition_leads, turn_end_anticipation, turn_goals
 from robot_mirror.studies.heuristics import MeanTurnEnd, TurnCountTarget, turn_index
 from robot_mirror.studies.probes import mirror_index, transfer_probe, tuning_index, tuning_nulls
-from robot_mirror.studies.scorecard import scorecard
+from robot_mirror.studies.scorecard import recognition_lead, scorecard
 
 torch.set_num_threads(1)
 
@@ -104,6 +104,24 @@ def test_early_recognition_is_scored_on_the_goal_of_the_turn():
     assert (no_place == -1).all()  # a turn without a placement has no goal to recognise
 
 
+def test_recognition_lead_is_how_long_before_the_turn_ends_the_goal_is_held():
+    turn = np.array([False] * 2 + [True] * 10 + [False] * 2)
+    goals = np.where(turn, 1, -1)
+    from_tick = lambda k: np.where(np.arange(14) >= 2 + k, 1, 0)  # noqa: E731 - right from the k-th tick on
+    assert recognition_leads([from_tick(4)], [goals], [turn], hz=10) == [pytest.approx(0.6)]
+    assert recognition_leads([goals], [goals], [turn], hz=10) == [pytest.approx(1.0)]
+    flicker = from_tick(0)
+    flicker[2 + 7] = 0
+    assert recognition_leads([flicker], [goals], [turn], hz=10) == [pytest.approx(0.2)]
+    late = from_tick(0)
+    late[11] = 2
+    assert recognition_leads([late], [goals], [turn], hz=10) == [0.0]
+    sooner = recognition_lead([from_tick(2)], {"slow": [from_tick(6)], "never": [np.zeros(14)]}, [goals], [turn], 10)
+    assert sooner["public_heuristic"] == "slow" and sooner["mirror_minus_heuristic"]["mean"] == pytest.approx(0.4)
+    same = recognition_lead([from_tick(6)], {"slow": [from_tick(6)]}, [goals], [turn], 10)
+    assert same["mirror_minus_heuristic"]["mean"] == 0.0
+
+
 def test_turn_end_anticipation():
     true = np.array([np.nan, 2.0, 1.5, 1.0, 0.5, 0.0, np.nan])
     perfect = turn_end_anticipation([true.copy()], [true])
@@ -141,7 +159,8 @@ def test_scorecard_of_an_untrained_network_sits_at_its_nulls(demos):
     for key in ("probe_self_to_obs", "probe_self_to_self", "probe_self_to_obs_chance", "mirror_index_corr",
                 "mirror_index_corr_p_scrambled",
                 "mirror_index_corr_p_shuffled", "mirror_index", "heldout_action_recognition", "lesion",
-                "early_recognition_at_half", "early_recognition_at_half_public_heuristic", "turn_end"):
+                "early_recognition_at_half", "early_recognition_at_half_public_heuristic", "recognition_lead_s",
+                "turn_end"):
         assert key in card, key
     # an untrained network's own-stream code does not transfer: the probe sits at chance
     assert card["probe_self_to_obs"] <= card["probe_self_to_obs_chance"] + 0.1

@@ -39,6 +39,7 @@ from robot_mirror.studies.scorecard import scorecard
 
 LEVELS = ("default", "stress")
 SEED_KEYS = ("probe_self_to_obs", "mirror_index_corr", "mirror_index", "early_recognition_at_half",
+             "recognition_lead_advantage_s",
              "lesion_top_vs_random_own", "lesion_top_vs_random_obs")
 
 
@@ -180,7 +181,8 @@ HEADLINE_KEYS = ("probe_self_to_obs", "probe_self_to_self", "probe_self_to_obs_c
                  "mirror_index_corr_p_shuffled", "mirror_index_corr_no_alignment", "mirror_index_corr_untrained",
                  "mirror_index", "mirror_index_no_alignment", "heldout_action_recognition",
                  "lesion_top_vs_random_own", "lesion_top_vs_random_obs", "early_recognition_at_half",
-                 "early_recognition_at_half_public_heuristic", "alignment_effect_over_seed_std")
+                 "early_recognition_at_half_public_heuristic", "recognition_lead_advantage_s",
+                 "alignment_effect_over_seed_std")
 
 
 def headline(tasks: dict[str, Any], ms: float) -> dict[str, Any]:

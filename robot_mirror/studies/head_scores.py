@@ -72,6 +72,29 @@ def early_recognition(pred: Sequence[np.ndarray], true: Sequence[np.ndarray],
             "ticks": counts.astype(int).tolist(), "at_half": float(half[0] / half[1]) if half[1] else float("nan")}
 
 
+def recognition_leads(pred: Sequence[np.ndarray], goals: Sequence[np.ndarray],
+                      partner_turn: Sequence[np.ndarray], hz: float) -> list[float]:
+    """Per partner turn with a goal (:func:`turn_goals`): how many seconds
+    before the turn ends the prediction names the goal and keeps naming it
+    on every tick to the end (0 if the last tick misses). The whole turn's
+    length for an observer right from its first tick. Turns in the order of
+    the sequences, so two observers' leads pair up turn by turn."""
+    leads: list[float] = []
+    for p, g, turn in zip(pred, goals, partner_turn):
+        p, g = np.asarray(p), np.asarray(g)
+        for s, e in runs(turn):
+            if g[s] < 0:
+                continue
+            ok = p[s:e] == g[s]
+            if not ok[-1]:
+                leads.append(0.0)
+                continue
+            misses = np.flatnonzero(~ok)
+            first = int(misses[-1]) + 1 if misses.size else 0
+            leads.append(float((e - s - first) / hz))
+    return leads
+
+
 # ---- turn-end anticipation -------------------------------------------------------------------
 
 def turn_end_anticipation(pred: Sequence[np.ndarray], true: Sequence[np.ndarray], *,
