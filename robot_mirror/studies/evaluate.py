@@ -176,8 +176,9 @@ def evaluate(checkpoints: list[str], scenarios: list[str], *, episodes: int, out
     return metrics
 
 
-HEADLINE_KEYS = ("probe_self_to_obs", "probe_self_to_self", "probe_self_to_obs_chance", "probe_self_to_obs_no_alignment",
-                 "probe_self_to_obs_untrained", "mirror_index_corr", "mirror_index_corr_p_scrambled",
+HEADLINE_KEYS = ("probe_self_to_obs", "probe_self_to_self", "probe_self_to_obs_chance",
+                 "probe_self_to_obs_no_alignment", "probe_self_to_obs_untrained", "mirror_index_corr",
+                 "mirror_index_corr_p_scrambled",
                  "mirror_index_corr_p_shuffled", "mirror_index_corr_no_alignment", "mirror_index_corr_untrained",
                  "mirror_index", "mirror_index_no_alignment", "heldout_action_recognition",
                  "lesion_top_vs_random_own", "lesion_top_vs_random_obs", "early_recognition_at_half",

@@ -14,6 +14,13 @@ import numpy as np
 
 # ---- early recognition -----------------------------------------------------------------------
 
+def runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) of the runs of True in a 1-D bool array."""
+    m = np.concatenate([[False], np.asarray(mask, bool), [False]])
+    d = np.diff(m.astype(np.int8))
+    return list(zip(np.nonzero(d == 1)[0].tolist(), np.nonzero(d == -1)[0].tolist()))
+
+
 def turn_goals(partner_target: np.ndarray, partner_segment: np.ndarray, partner_turn: np.ndarray,
                place_segment: int) -> np.ndarray:
     """Per tick, the target the partner *places at* in its current turn (-1
@@ -33,13 +40,6 @@ def turn_goals(partner_target: np.ndarray, partner_segment: np.ndarray, partner_
         if placed.size:
             goals[s:e] = int(placed[-1])
     return goals
-
-
-def runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """[start, end) of the runs of True in a 1-D bool array."""
-    m = np.concatenate([[False], np.asarray(mask, bool), [False]])
-    d = np.diff(m.astype(np.int8))
-    return list(zip(np.nonzero(d == 1)[0].tolist(), np.nonzero(d == -1)[0].tolist()))
 
 
 def early_recognition(pred: Sequence[np.ndarray], true: Sequence[np.ndarray],

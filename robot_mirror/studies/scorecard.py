@@ -53,8 +53,8 @@ def alignment_figures(model, train_streams, test_streams, *, permutations: int, 
     seg_self = np.where(c["self_y"] >= 0, c["self_y"] // n, 0)
     seg_obs = np.where(c["obs_y"] >= 0, c["obs_y"] // n, 0)
     cmni = mirror_index(c["self_x"], seg_self, c["obs_x"], seg_obs)
-    return {"probe": probe, "probe_ceiling": ceiling, "index": index, "unit_r": r, "classes": int(classes.size), "nulls": nulls,
-            "cmni": cmni["cmni"], "records": test_records}
+    return {"probe": probe, "probe_ceiling": ceiling, "index": index, "unit_r": r, "classes": int(classes.size),
+            "nulls": nulls, "cmni": cmni["cmni"], "records": test_records}
 
 
 def lesion_figures(model, streams, records, unit_r: np.ndarray, *, seed: int) -> dict:
