@@ -21,6 +21,15 @@ def runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.nonzero(d == 1)[0].tolist(), np.nonzero(d == -1)[0].tolist()))
 
 
+def held_from(ok: np.ndarray) -> int | None:
+    """First index from which ``ok`` holds on every element to the end (None
+    when the last one fails): where an answer is settled for good."""
+    if not ok[-1]:
+        return None
+    misses = np.flatnonzero(~np.asarray(ok, bool))
+    return int(misses[-1]) + 1 if misses.size else 0
+
+
 def turn_goals(partner_target: np.ndarray, partner_segment: np.ndarray, partner_turn: np.ndarray,
                place_segment: int) -> np.ndarray:
     """Per tick, the target the partner *places at* in its current turn (-1
@@ -85,13 +94,8 @@ def recognition_leads(pred: Sequence[np.ndarray], goals: Sequence[np.ndarray],
         for s, e in runs(turn):
             if g[s] < 0:
                 continue
-            ok = p[s:e] == g[s]
-            if not ok[-1]:
-                leads.append(0.0)
-                continue
-            misses = np.flatnonzero(~ok)
-            first = int(misses[-1]) + 1 if misses.size else 0
-            leads.append(float((e - s - first) / hz))
+            first = held_from(p[s:e] == g[s])
+            leads.append(0.0 if first is None else float((e - s - first) / hz))
     return leads
 
 
@@ -116,13 +120,8 @@ def turn_end_anticipation(pred: Sequence[np.ndarray], true: Sequence[np.ndarray]
         errs.append(e[fin])
         late.append(e[fin & (y <= 2.0)])
         for s, t in runs(fin):
-            ok = e[s:t] <= tolerance
-            if not ok[-1]:
-                leads.append(0.0)
-                continue
-            bad = np.nonzero(~ok)[0]
-            first = bad[-1] + 1 if bad.size else 0
-            leads.append(float(y[s + first]))
+            first = held_from(e[s:t] <= tolerance)
+            leads.append(0.0 if first is None else float(y[s + first]))
     errs = np.concatenate(errs) if errs else np.zeros(0)
     late = np.concatenate(late) if late else np.zeros(0)
     return {"mae_s": float(errs.mean()) if errs.size else float("nan"),
