@@ -10,6 +10,7 @@ both conditions.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -87,27 +88,40 @@ def _subsample(x: np.ndarray, y: np.ndarray, n: int, rng: np.random.Generator):
 
 
 def transfer_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray, *,
-                   max_samples: int = 20000, seed: int = 0, l2: float = 1e-3) -> dict:
+                   also: tuple[np.ndarray, np.ndarray] | None = None, max_samples: int = 20000, seed: int = 0,
+                   l2: float = 1e-3) -> dict:
     """A linear probe fitted in one condition and scored in another, as balanced
     accuracy (mean per-class recall over the classes present in the test set).
     ``probe_self_to_obs`` fits on states while executing (own labels) and tests
     on states while observing (the partner's labels). ``chance`` is 1 / the
     number of test classes: what a constant, or any answer independent of the
-    state, scores in balanced accuracy. Negative labels are ignored."""
+    state, scores in balanced accuracy. Negative labels are ignored.
+    ``also``: a second test set (x, y) scored by the same fitted probe, as
+    ``also_balanced_accuracy`` (subsampled as if it were the only one)."""
     rng = np.random.default_rng(seed)
-    train_y, test_y = np.asarray(train_y, np.int64), np.asarray(test_y, np.int64)
-    kt, ks = train_y >= 0, test_y >= 0
+    train_y = np.asarray(train_y, np.int64)
+    kt = train_y >= 0
     tx, ty = _subsample(np.asarray(train_x)[kt], train_y[kt], max_samples, rng)
-    sx, sy = _subsample(np.asarray(test_x)[ks], test_y[ks], max_samples, rng)
+    tests = {"": (test_x, test_y), **({"also_": also} if also is not None else {})}
+    drawn = {k: _labelled(x, y, max_samples, copy.deepcopy(rng)) for k, (x, y) in tests.items()}
+    sx, sy = drawn[""]
     classes = np.unique(sy)
     out = {"n_train": int(len(ty)), "n_test": int(len(sy)), "classes": int(classes.size),
            "chance": float(1.0 / classes.size) if classes.size else float("nan")}
-    if len(ty) < 2 or len(sy) < 1 or np.unique(ty).size < 2:
-        out["balanced_accuracy"] = float("nan")
-        return out
-    probe = fit_linear_probe(tx, ty, int(max(ty.max(), sy.max()) + 1), l2=l2)
-    out["balanced_accuracy"] = balanced_accuracy(probe.predict(sx), sy)
+    if len(ty) < 2 or np.unique(ty).size < 2:
+        return {**out, **{f"{k}balanced_accuracy": float("nan") for k in tests}}
+    n_classes = int(max([ty.max(), *(y.max() for _, y in drawn.values() if len(y))]) + 1)
+    probe = fit_linear_probe(tx, ty, n_classes, l2=l2)
+    for k, (x, y) in drawn.items():
+        out[f"{k}balanced_accuracy"] = balanced_accuracy(probe.predict(x), y) if len(y) else float("nan")
     return out
+
+
+def _labelled(x: np.ndarray, y: np.ndarray, n: int, rng: np.random.Generator):
+    """The rows with a label (>= 0), subsampled to at most ``n``."""
+    y = np.asarray(y, np.int64)
+    keep = y >= 0
+    return _subsample(np.asarray(x)[keep], y[keep], n, rng)
 
 
 # ---- tuning correlation (the classic mirror-neuron criterion) --------------------------------

@@ -44,16 +44,16 @@ def alignment_figures(model, train_streams, test_streams, *, permutations: int, 
     train_c = conditions(train_streams, collect(model, train_streams), n)
     test_records = collect(model, test_streams)
     c = conditions(test_streams, test_records, n)
-    probe = transfer_probe(train_c["self_x"], train_c["self_y"], c["obs_x"], c["obs_y"], seed=seed)
     same = np.isin(c["self_y"], np.unique(c["obs_y"][c["obs_y"] >= 0]))
-    ceiling = transfer_probe(train_c["self_x"], train_c["self_y"], c["self_x"][same], c["self_y"][same], seed=seed)
+    probe = transfer_probe(train_c["self_x"], train_c["self_y"], c["obs_x"], c["obs_y"], seed=seed,
+                           also=(c["self_x"][same], c["self_y"][same]))
     index, r, classes = tuning_index(c["self_x"], c["self_y"], c["obs_x"], c["obs_y"])
     nulls = tuning_nulls(c["self_x"], c["self_y"], c["obs_x"], c["obs_y"], c["obs_episode"],
                          permutations=permutations, seed=seed)
     seg_self = np.where(c["self_y"] >= 0, c["self_y"] // n, 0)
     seg_obs = np.where(c["obs_y"] >= 0, c["obs_y"] // n, 0)
     cmni = mirror_index(c["self_x"], seg_self, c["obs_x"], seg_obs)
-    return {"probe": probe, "probe_ceiling": ceiling, "index": index, "unit_r": r, "classes": int(classes.size),
+    return {"probe": probe, "index": index, "unit_r": r, "classes": int(classes.size),
             "nulls": nulls, "cmni": cmni["cmni"], "records": test_records}
 
 
@@ -138,7 +138,7 @@ def scorecard(model, train_streams, test_streams, *, hz: float, permutations: in
         "probe_self_to_obs": align["probe"]["balanced_accuracy"],
         "probe_self_to_obs_chance": align["probe"]["chance"],
         "probe_classes": align["probe"]["classes"],
-        "probe_self_to_self": align["probe_ceiling"]["balanced_accuracy"],
+        "probe_self_to_self": align["probe"]["also_balanced_accuracy"],
         "mirror_index_corr": align["index"],
         "mirror_index_corr_p_scrambled": align["nulls"]["p_scrambled"],
         "mirror_index_corr_p_shuffled": align["nulls"]["p_shuffled"],
